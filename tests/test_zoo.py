@@ -1,0 +1,90 @@
+"""Exactness on real architectures: every zoo model, with trained-like statistics and 30-50% of the
+channels of every prunable group made dead, prunes to a smaller model with the same output."""
+import copy, time
+import numpy as np, pytest, torch
+from conftest import ZOO, RESULTS, build, trained_like, inject_dead, width
+from fasterai.sparse.analysis import analyse
+from fasterai.sparse.pruner import Pruner, n_params
+
+# float64 runs on these (the foundation issue's models, and one of each coupling kind)
+FLOAT64 = ['alexnet', 'vgg11', 'vgg16_bn', 'resnet18', 'resnet50', 'mobilenet_v2', 'densenet121',
+           'efficientnet_b0', 'regnet_y_400mf', 'shufflenet_v2_x0_5', 'convnext_tiny']
+# tolerances on max |pruned - original| relative to max |original|
+RTOL = {torch.float32: 1e-4, torch.float64: 1e-10}
+GROUP_BALANCE = 'keeps the groups of'
+
+def check_model(name, dtype):
+    torch.manual_seed(0)
+    model = trained_like(build(name)).to(dtype)
+    x = torch.randn(2, 3, ZOO[name], ZOO[name], dtype=dtype)
+    graph = analyse(model, x[:1])
+    chosen = inject_dead(model, graph)
+    assert chosen, f"{name}: nothing to make dead"
+    state = copy.deepcopy(model.state_dict())
+    with torch.no_grad(): y = model(x)
+
+    pruner = Pruner()
+    t0 = time.perf_counter(); pruned = pruner.prune_model(model, x[:1]); seconds = time.perf_counter() - t0
+    with torch.no_grad(): y2 = pruned(x)
+
+    # the same function
+    err = (y - y2).abs().max().item() / y.abs().max().item()
+    assert err <= RTOL[dtype], f"{name} {dtype}: relative output error {err:.3g}"
+    # the input model untouched
+    after = model.state_dict()
+    assert state.keys() == after.keys() and all(torch.equal(v, after[k]) for k, v in state.items()), f"{name}: input model modified"
+    # every dead channel that can go is gone: only grouped convolutions may keep some, to stay balanced
+    plan, root = pruner.plan, graph.roots()
+    kept = {c for c in chosen if c not in plan.removed}
+    bad = {c: plan.kept_dead.get(c, 'not removed') for c in kept if not plan.kept_dead.get(c, '').startswith(GROUP_BALANCE)}
+    assert not bad, f"{name}: dead channels kept: {list(bad.values())[:3]}"
+    # and every layer's new width is its old width less the removed channels it held
+    for (owner, kind), slots in graph.dims.items():
+        expected = int(sum(int(r) not in plan.removed for r in root[slots]))
+        assert width(pruned.get_submodule(owner), kind) == expected, f"{name}: {owner}.{kind}"
+    frac = 1 - n_params(pruned) / n_params(model)
+    assert frac > 0.15, f"{name}: only {frac:.1%} of the parameters removed"
+    RESULTS.append((name, str(dtype).split('.')[-1], frac, seconds))
+    return model, pruned, plan
+
+@pytest.mark.parametrize('name', list(ZOO))
+def test_zoo_float32(name): check_model(name, torch.float32)
+
+@pytest.mark.parametrize('name', FLOAT64)
+def test_zoo_float64(name): check_model(name, torch.float64)
+
+def test_parameter_count_is_exact():
+    "On a plain residual net the parameters removed are exactly those the removed channels held."
+    model, pruned, plan = check_model('resnet18', torch.float32)
+    expected = 0
+    for name, m in pruned.named_modules():
+        if isinstance(m, torch.nn.Conv2d): expected += m.out_channels * m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+        elif isinstance(m, torch.nn.BatchNorm2d): expected += 2 * m.num_features
+        elif isinstance(m, torch.nn.Linear): expected += m.out_features * (m.in_features + 1)
+    assert n_params(pruned) == expected
+    # and nothing else changed: layers that kept their width keep their exact weights
+    orig = dict(model.named_parameters())
+    for k, p in pruned.named_parameters():
+        if p.shape == orig[k].shape: assert torch.equal(p, orig[k]), k
+
+def test_constant_channels_are_kept():
+    "Zeroed conv filters whose BatchNorm still shifts them output a constant, not zero: kept, output unchanged."
+    torch.manual_seed(0)
+    model = trained_like(build('vgg16_bn'))
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Conv2d): m.weight[: m.out_channels // 2] = 0; m.bias[: m.out_channels // 2] = 0
+    x = torch.randn(2, 3, 32, 32)
+    pruned = Pruner().prune_model(model, x[:1])
+    convs = [m for m in pruned.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(c.out_channels == o.out_channels for c, o in zip(convs, [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]))
+    with torch.no_grad(): assert torch.allclose(model(x), pruned(x), atol=1e-5, rtol=1e-5)
+
+def test_sum_zero_filter_is_kept():
+    torch.manual_seed(0)
+    model = build('alexnet')
+    with torch.no_grad():
+        w = model.features[0].weight; w[5] = 0; w[5, 0, 0, 0], w[5, 0, 0, 1] = 1., -1.; model.features[0].bias[5] = 0
+        w[6] = 0; model.features[0].bias[6] = 0
+    pruned = Pruner().prune_model(model, torch.randn(1, 3, 64, 64))
+    assert pruned.features[0].out_channels == 63   # filter 6 went, the edge detector 5 stayed
