@@ -105,6 +105,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                        'fasterai/sparse/pruner.py'),
                                         'fasterai.sparse.pruner._live': ('pruner.html#_live', 'fasterai/sparse/pruner.py'),
                                         'fasterai.sparse.pruner._max_abs_diff': ('pruner.html#_max_abs_diff', 'fasterai/sparse/pruner.py'),
+                                        'fasterai.sparse.pruner._run_checked': ('pruner.html#_run_checked', 'fasterai/sparse/pruner.py'),
                                         'fasterai.sparse.pruner._tolerance': ('pruner.html#_tolerance', 'fasterai/sparse/pruner.py'),
                                         'fasterai.sparse.pruner.dead_filters': ('pruner.html#dead_filters', 'fasterai/sparse/pruner.py'),
                                         'fasterai.sparse.pruner.n_params': ('pruner.html#n_params', 'fasterai/sparse/pruner.py')},

@@ -5,20 +5,20 @@
 # %% auto #0
 __all__ = ['count_flops', 'CLIError', 'build_model', 'prune_command', 'main']
 
-# %% ../nbs/06_cli.ipynb #3df4d304
+# %% ../nbs/06_cli.ipynb #193a80ab
 import argparse, copy, sys, time
 import torch, torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 from .sparse.analysis import analyse, zero_channels, weakest_channels
 from .sparse.pruner import Pruner, n_params, _max_abs_diff
 
-# %% ../nbs/06_cli.ipynb #71ca5ef2
+# %% ../nbs/06_cli.ipynb #b2026468
 def count_flops(model: nn.Module, inputs) -> int:
     "Floating point operations of one forward pass, counted by `torch.utils.flop_counter`."
     with torch.no_grad(), FlopCounterMode(display=False) as counter: model(*inputs)
     return counter.get_total_flops()
 
-# %% ../nbs/06_cli.ipynb #538de728
+# %% ../nbs/06_cli.ipynb #0b5edbdc
 class CLIError(Exception):
     "A problem with the command line's input: printed as one line, exit code 2."
 
@@ -31,7 +31,7 @@ def build_model(name: str) -> nn.Module:
     kw = {'aux_logits': False, 'init_weights': False} if name in ('googlenet', 'inception_v3') else {}
     return torchvision.models.get_model(name, weights=None, **kw)
 
-# %% ../nbs/06_cli.ipynb #fd6d7358
+# %% ../nbs/06_cli.ipynb #5818c94c
 def _parser():
     p = argparse.ArgumentParser(prog='fasterai', description="Make trained networks physically smaller: remove dead channels exactly.")
     sub = p.add_subparsers(dest='command', required=True)
@@ -50,7 +50,7 @@ def _parser():
     pr.add_argument('--debug', action='store_true', help="show the full traceback on errors")
     return p
 
-# %% ../nbs/06_cli.ipynb #1ca4f4f9
+# %% ../nbs/06_cli.ipynb #b3fbdc57
 def prune_command(args) -> int:
     "Run `fasterai prune` with parsed `args`; prints the comparison table."
     if not 0 <= args.sparsity <= 1: raise CLIError(f"--sparsity must be between 0 and 1, got {args.sparsity}")
@@ -78,7 +78,7 @@ def prune_command(args) -> int:
     if args.layers: print(pruner.report)
     return 0
 
-# %% ../nbs/06_cli.ipynb #4d8861d1
+# %% ../nbs/06_cli.ipynb #96c53c41
 def main(argv=None) -> int:
     "Entry point of the `fasterai` console command."
     args = _parser().parse_args(argv)

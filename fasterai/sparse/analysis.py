@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['analyse', 'zero_channels', 'weakest_channels']
 
-# %% ../../nbs/03_analysis.ipynb #52f2c5bf
+# %% ../../nbs/03_analysis.ipynb #0ffac95c
 import numpy as np, torch, torch.nn as nn
 from torch.fx import Interpreter
 from torch.fx.node import map_arg
@@ -13,7 +13,7 @@ from .trace import trace_model, default_example_inputs
 from .graph import Call, ChannelGraph
 import fasterai.sparse.rules  # registers the rules
 
-# %% ../../nbs/03_analysis.ipynb #c3542624
+# %% ../../nbs/03_analysis.ipynb #62cc374b
 class _SlotInterpreter(Interpreter):
     "Runs the model on real inputs and, node by node, the channel rules on `SlotMap`s."
     def __init__(self, gm, channels): super().__init__(gm); self.channels, self.states = channels, {}
@@ -26,7 +26,7 @@ class _SlotInterpreter(Interpreter):
         self.states[n] = self.channels.apply(Call(n, args, kwargs, map_arg(n.args, st), map_arg(n.kwargs, st), out, module))
         return out
 
-# %% ../../nbs/03_analysis.ipynb #112b8625
+# %% ../../nbs/03_analysis.ipynb #50f3ff6f
 def analyse(model: nn.Module, example_inputs=None, leaf_modules=()) -> ChannelGraph:
     "Trace `model` and run the channel rules on `example_inputs` (guessed when None). `model` is not changed."
     if example_inputs is None: example_inputs = default_example_inputs(model)
@@ -40,7 +40,7 @@ def analyse(model: nn.Module, example_inputs=None, leaf_modules=()) -> ChannelGr
                          "Pass `example_inputs` shaped like a real batch for this model (a tuple of the forward's arguments).") from e
     return g
 
-# %% ../../nbs/03_analysis.ipynb #75857d4a
+# %% ../../nbs/03_analysis.ipynb #45a1ce4b
 @torch.no_grad()
 def zero_channels(model: nn.Module, graph: ChannelGraph, channels):
     "Make each channel class in `channels` dead: zero all its producers' rows, biases, norm scales and shifts, and direct parameters."
@@ -56,7 +56,7 @@ def zero_channels(model: nn.Module, graph: ChannelGraph, channels):
         mask = torch.as_tensor(chosen[root[ids]])
         if mask.any(): tensors[key].masked_fill_(mask.to(tensors[key].device), 0)
 
-# %% ../../nbs/03_analysis.ipynb #05dbc8b8
+# %% ../../nbs/03_analysis.ipynb #fe2c5f3f
 def weakest_channels(model: nn.Module, graph: ChannelGraph, fraction: float) -> list:
     "In each prunable group, the `fraction` of its removable channels with the smallest L1 norm over all producer rows."
     if not 0 <= fraction <= 1: raise ValueError(f"fraction must be between 0 and 1, got {fraction}")

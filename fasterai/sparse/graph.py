@@ -6,14 +6,14 @@
 __all__ = ['MODULE_RULES', 'FUNCTION_RULES', 'METHOD_RULES', 'UnionFind', 'SlotMap', 'Call', 'register_rule', 'find_rule',
            'ChannelGraph', 'Plan', 'ChannelGroup']
 
-# %% ../../nbs/01_graph.ipynb #0f6db892
+# %% ../../nbs/01_graph.ipynb #075efe6b
 import operator
 from dataclasses import dataclass
 import numpy as np, torch, torch.nn as nn
 from torch.fx import Node
 from fastcore.basics import patch
 
-# %% ../../nbs/01_graph.ipynb #04eba261
+# %% ../../nbs/01_graph.ipynb #9f691bbb
 class UnionFind:
     "Vectorised union-find over integer slots; slots are created in blocks with `new`."
     def __init__(self, capacity=1024): self.parent, self.n = np.arange(capacity), 0
@@ -45,7 +45,7 @@ class UnionFind:
             self.parent[np.maximum(ra, rb)] = np.minimum(ra, rb)
             ra, rb = self.find(ra), self.find(rb)
 
-# %% ../../nbs/01_graph.ipynb #f75fb284
+# %% ../../nbs/01_graph.ipynb #39b5c797
 @dataclass
 class SlotMap:
     "For one tensor: the channel slot each element carries (-1: none) and whether it is exactly zero there."
@@ -59,7 +59,7 @@ class SlotMap:
         "The axes along which slots or zeros vary."
         return [a for a, s in enumerate(self.ids.shape) if s > 1]
 
-# %% ../../nbs/01_graph.ipynb #8ce68ba5
+# %% ../../nbs/01_graph.ipynb #13f4ab5d
 @dataclass
 class Call:
     "One executed fx node: its real arguments and result, and the `SlotMap`s of its arguments."
@@ -74,7 +74,7 @@ class Call:
         what = type(self.module).__name__ if self.module is not None else getattr(t, '__name__', str(t))
         return f"{what} ({self.name})"
 
-# %% ../../nbs/01_graph.ipynb #f451b3a6
+# %% ../../nbs/01_graph.ipynb #9f2301e1
 def _is_tensor(x): return isinstance(x, torch.Tensor)
 
 def _flat(x):
@@ -89,7 +89,7 @@ def _states(x):
     "Every `SlotMap` inside a nested structure."
     return (o for o in _flat(x) if isinstance(o, SlotMap))
 
-# %% ../../nbs/01_graph.ipynb #72b7110f
+# %% ../../nbs/01_graph.ipynb #a7e96847
 MODULE_RULES, FUNCTION_RULES, METHOD_RULES = [], {}, {}
 
 def register_rule(modules=(), functions=(), methods=()):
@@ -118,7 +118,7 @@ def find_rule(call: Call):
         return FUNCTION_RULES.get(n.target)
     if n.op == 'call_method': return METHOD_RULES.get(n.target)
 
-# %% ../../nbs/01_graph.ipynb #515632c9
+# %% ../../nbs/01_graph.ipynb #0a7d3452
 class ChannelGraph:
     "Channel slots of every tensor in a traced model, their couplings, producers, consumers and dead-ness."
     def __init__(self, gm=None):
@@ -208,7 +208,7 @@ class ChannelGraph:
         if not any(_is_tensor(o) for o in _flat(call.out)): return None   # sizes, shapes, Python arithmetic
         return self.unknown(call)
 
-# %% ../../nbs/01_graph.ipynb #6eb5ccbb
+# %% ../../nbs/01_graph.ipynb #e0c88c94
 @dataclass
 class Plan:
     "The decision: which channel classes go, which dead ones stay and why, and keep-indices per layer dimension."
@@ -218,7 +218,7 @@ class Plan:
     param_keep: dict    # parameter target -> (axis, kept indices)
     sizes: dict         # (owner, kind) -> size before
 
-# %% ../../nbs/01_graph.ipynb #a97a9580
+# %% ../../nbs/01_graph.ipynb #4a0ec359
 def _slice_axis(mask: np.ndarray):
     "(axis, kept indices) if `mask` removes whole slices along one axis, else None."
     for a in range(mask.ndim):
@@ -228,7 +228,7 @@ def _slice_axis(mask: np.ndarray):
             return a, np.nonzero(~sel)[0]
     return None
 
-# %% ../../nbs/01_graph.ipynb #3bed7765
+# %% ../../nbs/01_graph.ipynb #e54f3e83
 @patch
 def decide(self: ChannelGraph) -> Plan:
     "Which channels go: dead at every use, never frozen, and leaving valid layers."
@@ -278,7 +278,7 @@ def _constrain(self: ChannelGraph, removed, root, kept_dead) -> bool:
             _put_back(removed, root, ids[mask], f"{key} cannot be sliced along one axis", kept_dead)
     return removed.sum() != before
 
-# %% ../../nbs/01_graph.ipynb #cc6c0e66
+# %% ../../nbs/01_graph.ipynb #f91a0742
 @dataclass
 class ChannelGroup:
     "Layer dimensions whose channels are coupled, and the channels (slot classes) they share."
@@ -292,7 +292,7 @@ class ChannelGroup:
         "Has a producer and some channel that is not frozen."
         return any(k == 'out' for _, k in self.dims) and len(self.frozen) < len(self.channels)
 
-# %% ../../nbs/01_graph.ipynb #637399e8
+# %% ../../nbs/01_graph.ipynb #e414ba0f
 @patch
 def groups(self: ChannelGraph) -> list:
     "The `ChannelGroup`s of this graph."

@@ -6,12 +6,12 @@
 __all__ = ['shape_rule', 'sized_shape_rule', 'conv_rule', 'linear_rule', 'bn_keeps_zero', 'batchnorm_rule', 'unary_rule',
            'same_rule', 'spatial_rule', 'reduce_rule', 'cat_rule', 'norm_rule']
 
-# %% ../../nbs/02_rules.ipynb #317d903d
+# %% ../../nbs/02_rules.ipynb #42c0c262
 import operator
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from .graph import SlotMap, Call, ChannelGraph, register_rule, _is_tensor, _flat
 
-# %% ../../nbs/02_rules.ipynb #ca349b5e
+# %% ../../nbs/02_rules.ipynb #659fe46c
 def _weight_nonzero(w) -> np.ndarray:
     "Which kernels `(output, input)` of a conv/linear weight hold a non-zero value."
     w = w.detach()
@@ -21,7 +21,7 @@ def _weight_nonzero(w) -> np.ndarray:
 def _bias_zero(m, n) -> np.ndarray:
     return np.ones(n, bool) if getattr(m, 'bias', None) is None else (m.bias.detach() == 0).cpu().numpy()
 
-# %% ../../nbs/02_rules.ipynb #f7887957
+# %% ../../nbs/02_rules.ipynb #4723a5b4
 @register_rule(modules=(nn.Conv1d, nn.Conv2d, nn.Conv3d))
 def conv_rule(g: ChannelGraph, c: Call):
     "Convolutions: consume input channels, produce output channels; depthwise ones pass channels through."
@@ -41,7 +41,7 @@ def conv_rule(g: ChannelGraph, c: Call):
     if G > 1: g.grouped[c.name] = G
     return g.slotmap(outs, zout, 1, c.out.ndim)
 
-# %% ../../nbs/02_rules.ipynb #23efcd0d
+# %% ../../nbs/02_rules.ipynb #8bb1b67a
 @register_rule(modules=(nn.Linear,))
 def linear_rule(g: ChannelGraph, c: Call):
     "Linear layers: consume the last axis, produce fresh units along it."
@@ -53,7 +53,7 @@ def linear_rule(g: ChannelGraph, c: Call):
     g.dim(c.name, 'in', ins); g.use(ins, zin | ~nz.any(0))
     return g.slotmap(outs, zout, c.out.ndim - 1, c.out.ndim)
 
-# %% ../../nbs/02_rules.ipynb #dbe8213f
+# %% ../../nbs/02_rules.ipynb #37a785dd
 def bn_keeps_zero(bn) -> np.ndarray:
     "Channels where this BatchNorm maps an exact zero to an exact zero, in eval and in train mode."
     n = bn.num_features
@@ -68,7 +68,7 @@ def batchnorm_rule(g: ChannelGraph, c: Call):
     g.dim(c.name, 'chan', ch, m)
     return g.slotmap(ch, zin & bn_keeps_zero(m), 1, c.out.ndim)
 
-# %% ../../nbs/02_rules.ipynb #e584bf3d
+# %% ../../nbs/02_rules.ipynb #b73548fc
 _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish,
                 nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Softplus, nn.Softsign, nn.Identity,
                 nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
@@ -95,7 +95,7 @@ def unary_rule(g: ChannelGraph, c: Call):
     x = c.sargs[0]
     return SlotMap(x.ids, x.zero & _zero_to_zero(c))
 
-# %% ../../nbs/02_rules.ipynb #0bca6b9b
+# %% ../../nbs/02_rules.ipynb #4b2c5dbb
 def _binary(kind):
     def rule(g: ChannelGraph, c: Call):
         parts = []
@@ -120,14 +120,14 @@ for _kind, _fns, _meths in (('add', (operator.add, operator.iadd, torch.add), ('
                             ('div', (operator.truediv, operator.itruediv, torch.div), ('div', 'div_'))):
     register_rule(functions=_fns, methods=_meths)(_binary(_kind))
 
-# %% ../../nbs/02_rules.ipynb #a950622d
+# %% ../../nbs/02_rules.ipynb #6951d59b
 @register_rule(methods=('contiguous', 'clone', 'detach', 'to', 'float', 'half', 'double', 'bfloat16', 'type_as',
                         'type', 'cpu', 'cuda', 'requires_grad_'), functions=(torch.clone,))
 def same_rule(g: ChannelGraph, c: Call):
     "Copies and dtype/device conversions: nothing changes."
     return c.sargs[0]
 
-# %% ../../nbs/02_rules.ipynb #d05ac4e3
+# %% ../../nbs/02_rules.ipynb #5828bb9d
 _SPATIAL = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d,
             nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
             nn.Upsample, nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d)
@@ -154,7 +154,7 @@ def reduce_rule(g: ChannelGraph, c: Call):
     keep = [a for a in range(nd) if a not in dims]
     return SlotMap(x.ids.reshape([x.ids.shape[a] for a in keep]), x.zero.reshape([x.zero.shape[a] for a in keep]))
 
-# %% ../../nbs/02_rules.ipynb #c9c740b0
+# %% ../../nbs/02_rules.ipynb #e3865774
 def _normal(seq):
     "A channel sequence with runs collapsed and periodic repeats removed: what a consumer sees of it."
     if seq is None: return None
@@ -168,7 +168,7 @@ def _sequence(sm: SlotMap):
     "The slots along the one axis where they vary, or None when they vary along several."
     return None if len(sm.varying) > 1 else sm.ids.reshape(-1).numpy()
 
-# %% ../../nbs/02_rules.ipynb #a38bae24
+# %% ../../nbs/02_rules.ipynb #7cb6dd18
 _LITERAL_SIZED = {'view', 'reshape', torch.reshape, 'expand'}
 
 def _literal_channel_size(c: Call, out: SlotMap) -> bool:
@@ -206,7 +206,7 @@ sized_shape_rule = register_rule(methods=('view', 'reshape', 'expand', 'chunk', 
     functions=(operator.getitem, torch.reshape, torch.chunk, torch.split, torch.unbind, torch.narrow, torch.select),
     modules=(nn.Unflatten,))(_shape(sized=True))
 
-# %% ../../nbs/02_rules.ipynb #4fa74c54
+# %% ../../nbs/02_rules.ipynb #614a7b79
 @register_rule(functions=(torch.cat, torch.concat, torch.concatenate))
 def cat_rule(g: ChannelGraph, c: Call):
     "Concatenation: joins slot lists along the channel axis, ties channels along any other axis."
@@ -224,7 +224,7 @@ def cat_rule(g: ChannelGraph, c: Call):
     parts = [(s.ids.expand(shape(t)), s.zero.expand(shape(t))) for s, t in zip(states, tensors)]
     return g.compress(SlotMap(torch.cat([i for i, _ in parts], dim), torch.cat([z for _, z in parts], dim)))
 
-# %% ../../nbs/02_rules.ipynb #5489f419
+# %% ../../nbs/02_rules.ipynb #5a6fcea9
 @register_rule(modules=(nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm), functions=(F.layer_norm, F.group_norm))
 def norm_rule(g: ChannelGraph, c: Call):
     "Normalizations over channels couple their statistics: keep every channel they see."

@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['shrink_param', 'shrink_conv', 'shrink_linear', 'shrink_batchnorm', 'apply_plan']
 
-# %% ../../nbs/04_surgery.ipynb #ed332cfd
+# %% ../../nbs/04_surgery.ipynb #cf02133c
 import numpy as np, torch, torch.nn as nn
 
-# %% ../../nbs/04_surgery.ipynb #66a6b98e
+# %% ../../nbs/04_surgery.ipynb #001cacc4
 def _index(keep, like): return torch.as_tensor(np.asarray(keep), dtype=torch.long, device=like.device)
 
 @torch.no_grad()
@@ -20,7 +20,7 @@ def shrink_param(owner: nn.Module, name: str, dim: int, keep):
     if isinstance(t, nn.Parameter): setattr(owner, name, nn.Parameter(new, requires_grad=t.requires_grad))
     else: owner._buffers[name] = new
 
-# %% ../../nbs/04_surgery.ipynb #6f255d89
+# %% ../../nbs/04_surgery.ipynb #ad013365
 def shrink_conv(conv: nn.Module, out_keep=None, in_keep=None):
     "Keep output channels `out_keep` and input channels `in_keep` (global indices; None keeps all) of a conv, groups included."
     G, cin, cout = conv.groups, conv.in_channels, conv.out_channels
@@ -38,7 +38,7 @@ def shrink_conv(conv: nn.Module, out_keep=None, in_keep=None):
     conv.out_channels, conv.in_channels, conv.groups = len(out_keep), len(groups) * len(local_in[0]), len(groups)
     return conv
 
-# %% ../../nbs/04_surgery.ipynb #3f78ebbc
+# %% ../../nbs/04_surgery.ipynb #60339cab
 def shrink_linear(lin: nn.Linear, out_keep=None, in_keep=None):
     "Keep output units `out_keep` and input features `in_keep` of a Linear (None keeps all)."
     if out_keep is not None:
@@ -54,7 +54,7 @@ def shrink_batchnorm(bn: nn.Module, keep):
     bn.num_features = len(keep)
     return bn
 
-# %% ../../nbs/04_surgery.ipynb #df4760c2
+# %% ../../nbs/04_surgery.ipynb #a52a995e
 def apply_plan(model: nn.Module, plan):
     "Shrink every layer dimension and directly used parameter that `plan` changes, in place."
     by_owner = {}

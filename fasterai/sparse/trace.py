@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['TraceError', 'trace_model', 'default_example_inputs']
 
-# %% ../../nbs/00_trace.ipynb #64bc40c2
+# %% ../../nbs/00_trace.ipynb #73b2d81b
 import torch, torch.nn as nn, torch.fx as fx
 
-# %% ../../nbs/00_trace.ipynb #5a686562
+# %% ../../nbs/00_trace.ipynb #ca99188e
 class TraceError(RuntimeError):
     "A model that `torch.fx` cannot follow, with advice on what to pass instead."
 
-# %% ../../nbs/00_trace.ipynb #6b34c190
+# %% ../../nbs/00_trace.ipynb #3cd342cd
 def trace_model(model:nn.Module, leaf_modules=()) -> fx.GraphModule:
     "Symbolically trace `model`; modules whose type is in `leaf_modules` stay opaque calls."
     leaf_modules = tuple(leaf_modules)
@@ -28,7 +28,7 @@ def trace_model(model:nn.Module, leaf_modules=()) -> fx.GraphModule:
             "then kept too), or rewrite that branch without a data-dependent `if`.") from e
     return fx.GraphModule(model, graph, class_name=type(model).__name__)
 
-# %% ../../nbs/00_trace.ipynb #33ed432f
+# %% ../../nbs/00_trace.ipynb #93720e3f
 def default_example_inputs(model:nn.Module, size:int=224) -> tuple:
     "A batch of one random input shaped for the first conv/linear layer of `model`, on its device and dtype."
     first = next((m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))), None)
