@@ -5,6 +5,7 @@ import numpy as np, pytest, torch
 from conftest import ZOO, RESULTS, build, trained_like, inject_dead, width
 from fasterai.sparse.analysis import analyse
 from fasterai.sparse.pruner import Pruner, n_params
+from fasterai.sparse.checkpoint import save_pruned, load_pruned
 
 HALF = ['resnet18', 'mobilenet_v2', 'densenet121', 'efficientnet_b0', 'convnext_tiny', 'vit_b_16']
 # tolerances on max |pruned - original| relative to max |original|
@@ -46,7 +47,14 @@ def check_model(name, dtype):
     return model, pruned, plan
 
 @pytest.mark.parametrize('name', list(ZOO))
-def test_zoo_float32(name): check_model(name, torch.float32)
+def test_zoo_float32(name, tmp_path):
+    model, pruned, plan = check_model(name, torch.float32)
+    # save and load into a freshly built architecture: the same function as the pruned model
+    save_pruned(pruned, tmp_path/'pruned.pt')
+    loaded = load_pruned(lambda: build(name), tmp_path/'pruned.pt')
+    x = torch.randn(2, 3, ZOO[name], ZOO[name])
+    with torch.no_grad(): assert torch.equal(loaded.eval()(x), pruned(x)), f"{name}: loaded model differs"
+    assert n_params(loaded) == n_params(pruned)
 
 @pytest.mark.parametrize('name', list(ZOO))
 def test_zoo_float64(name): check_model(name, torch.float64)
