@@ -17,6 +17,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, BarColumn, TimeEl
 from .sparse.analysis import analyse, zero_channels, weakest_channels, CRITERIA
 from .sparse.pruner import Pruner, n_params, _max_abs_diff
 from .sparse.checkpoint import save_pruned
+from .sparse.deploy import fold_batchnorm, export_model
 
 # %% ../nbs/06_cli.ipynb #b2026468
 def count_flops(model: nn.Module, inputs) -> int:
@@ -98,6 +99,7 @@ def _parse_shape(s: str) -> tuple:
 def prepare(args, p: Progress):
     "Load, sparsify (where needed) and prune the model as `args` say: (model, pruned, pruner, inputs, note)."
     if not 0 <= args.sparsity <= 1: raise CLIError(f"--sparsity must be between 0 and 1, got {args.sparsity}")
+    if args.round_to < 1: raise CLIError(f"--round-to must be a positive integer, got {args.round_to}")
     try: device = torch.device(args.device); torch.empty(0, device=device)
     except Exception as e: raise CLIError(f"device {args.device!r} is not available: {str(e).splitlines()[0]}")
     torch.manual_seed(args.seed)
@@ -115,7 +117,10 @@ def prepare(args, p: Progress):
             zero_channels(model, graph, weakest_channels(model, graph, args.sparsity, args.criterion, args.seed))
         note = f"{args.sparsity:.0%} of the channels of every prunable group zeroed ({args.criterion}), then pruned"
     with step(p, "pruning"):
-        pruner = Pruner(); pruned = pruner.prune_model(model, (x[:1],))
+        pruner = Pruner(round_to=args.round_to); pruned = pruner.prune_model(model, (x[:1],))
+    if args.fold_bn:
+        with step(p, "folding BatchNorms"): pruned = fold_batchnorm(pruned, inplace=True)
+        note += ", BatchNorms folded"
     return model, pruned, pruner, x, note
 
 def _summary(args, model, pruned, pruner, x, note):
@@ -131,13 +136,21 @@ def _summary(args, model, pruned, pruner, x, note):
 
 def prune_command(args) -> int:
     "`fasterai prune`: sparsify and prune, print the comparison, save the pruned model."
+    if args.export and Path(args.export).suffix not in ('.pt2', '.onnx'):
+        raise CLIError(f"--export must end in .pt2 (torch.export) or .onnx (ONNX), got {args.export}")
     with progress(not args.quiet) as p:
         model, pruned, pruner, x, note = prepare(args, p)
         out = Path(args.output or f"{Path(args.model).stem}-pruned.pt")
         with step(p, f"saving {out}"): save_pruned(pruned, out)
+        if args.export:
+            with step(p, f"exporting {args.export}"):
+                try: export_diff = export_model(pruned, (x[:1],), args.export)
+                except (ImportError, ValueError) as e: raise CLIError(str(e).splitlines()[0])
     _summary(args, model, pruned, pruner, x, note)
     if args.layers: print(pruner.report)
-    print(f"saved to {out}: load with fasterai.sparse.checkpoint.load_pruned(<the original architecture>, '{out}')")
+    print(f"saved to {out}: load with fasterai.sparse.checkpoint.load_pruned(<the original architecture>, '{out}')"
+          + (" (BatchNorms folded: build the architecture, then fold_batchnorm it, before loading)" if args.fold_bn else ""))
+    if args.export: print(f"exported to {args.export}: its output differs from the pruned model's by {export_diff:.3g}")
     return 0
 
 def report_command(args) -> int:
@@ -195,6 +208,8 @@ def _parser():
     common.add_argument('--dtype', choices=list(_DTYPES), default='float32', help="model dtype (default: float32)")
     common.add_argument('--device', default='cpu', help="torch device, e.g. cpu or cuda (default: cpu)")
     common.add_argument('--seed', type=int, default=0, help="random seed (default: 0)")
+    common.add_argument('--round-to', type=int, default=1, metavar='N', help="keep a few dead channels so every layer's width stays a multiple of N (default: 1)")
+    common.add_argument('--fold-bn', action='store_true', help="fold BatchNorms into the convolutions before them (inference)")
     common.add_argument('--quiet', action='store_true', help="no progress display")
     common.add_argument('--debug', action='store_true', help="show the full traceback on errors")
     pr = sub.add_parser('prune', parents=[common], help="sparsify and prune a model, compare, and save it",
@@ -203,6 +218,7 @@ def _parser():
                     "parameters, FLOPs and output difference before and after, and save the pruned model.")
     pr.add_argument('--output', '-o', metavar='PATH', help="where to save the pruned model (default: MODEL-pruned.pt)")
     pr.add_argument('--layers', action='store_true', help="also print the width of every layer that changed")
+    pr.add_argument('--export', metavar='PATH', help="also export the pruned model: PATH.pt2 (torch.export) or PATH.onnx (ONNX), checked against the model")
     sub.add_parser('report', parents=[common], help="show what would be removed, layer by layer; writes nothing",
         description="Like `prune`, but print the per-layer report and the reasons channels are kept, and write nothing.")
     be = sub.add_parser('bench', parents=[common], help="time the original and the pruned model side by side",

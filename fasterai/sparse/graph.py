@@ -230,14 +230,14 @@ def _slice_axis(mask: np.ndarray):
 
 # %% ../../nbs/01_graph.ipynb #e54f3e83
 @patch
-def decide(self: ChannelGraph) -> Plan:
-    "Which channels go: dead at every use, never frozen, and leaving valid layers."
+def decide(self: ChannelGraph, round_to: int = 1) -> Plan:
+    "Which channels go: dead at every use, never frozen, leaving valid layers (widths multiples of `round_to` where dead channels allow)."
     root = self.roots(); n = self.uf.n
     live, frozen = np.zeros(n, bool), np.zeros(n, bool)
     for slots, dead in self.uses: live[root[slots[(slots >= 0) & ~dead]]] = True
     for s in self.frozen: frozen[root[s]] = True
     removed, kept_dead = ~live & ~frozen, {}
-    while self._constrain(removed, root, kept_dead): pass
+    while self._constrain(removed, root, kept_dead, round_to): pass
     keep, sizes, param_keep = {}, {}, {}
     for key, slots in self.dims.items():
         sizes[key] = len(slots); r = removed[root[slots]]
@@ -255,9 +255,16 @@ def _put_back(removed, root, slots, reason, kept_dead):
         if removed[r]: removed[r] = False; kept_dead.setdefault(int(r), reason)
 
 @patch
-def _constrain(self: ChannelGraph, removed, root, kept_dead) -> bool:
-    "Put back dead channels whose removal would leave an invalid layer; True if anything changed."
+def _constrain(self: ChannelGraph, removed, root, kept_dead, round_to=1) -> bool:
+    "Put back dead channels whose removal would leave an invalid layer (or an unround width); True if anything changed."
     before = removed.sum()
+    if round_to > 1:                                          # hardware-friendly widths: put back a few dead channels
+        for (owner, kind), slots in self.dims.items():
+            if kind not in ('out', 'chan'): continue
+            gone = np.nonzero(removed[root[slots]])[0]
+            short = -(len(slots) - len(gone)) % round_to
+            if len(gone) and short:
+                _put_back(removed, root, slots[gone[:short]], f"rounds {owner} to a multiple of {round_to}", kept_dead)
     for (owner, kind), slots in self.dims.items():           # never empty a layer
         if removed[root[slots]].all(): _put_back(removed, root, slots[0], f"last channel of {owner}", kept_dead)
     for key, ids in self.params.items():

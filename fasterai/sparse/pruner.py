@@ -70,8 +70,8 @@ def _run_checked(model: nn.Module, inputs):
 # %% ../../nbs/05_pruner.ipynb #7bd24cd4
 class Pruner:
     "Remove dead channels from a model, exactly: the pruned model computes the same function."
-    def __init__(self, example_inputs=None, leaf_modules=(), verify=True):
-        store_attr('example_inputs,verify'); self.leaf_modules, self.report = tuple(leaf_modules), None
+    def __init__(self, example_inputs=None, leaf_modules=(), verify=True, round_to=1):
+        store_attr('example_inputs,verify,round_to'); self.leaf_modules, self.report = tuple(leaf_modules), None
 
     def prune_model(self, model: nn.Module, example_inputs=None) -> nn.Module:
         "A pruned deep copy of `model`, which is left as it was. What was done is in `self.report`."
@@ -86,7 +86,7 @@ class Pruner:
         if isinstance(inputs, torch.Tensor): inputs = (inputs,)
         graph = analyse(pruned, inputs, self.leaf_modules)
         reference = _run_checked(pruned, inputs) if self.verify else None
-        plan = graph.decide()
+        plan = graph.decide(self.round_to)
         before = n_params(pruned)
         apply_plan(pruned, plan)
         diff = 0.0

@@ -1,0 +1,53 @@
+"""Deployment options on real architectures: BatchNorm folding, hardware-friendly widths, export."""
+import numpy as np, pytest, torch
+from conftest import ZOO, build, trained_like, inject_dead
+from fasterai.sparse.analysis import analyse
+from fasterai.sparse.pruner import Pruner
+from fasterai.sparse.deploy import fold_batchnorm, foldable_pairs, export_model
+
+WITH_BN = [n for n in ZOO if n not in ('alexnet', 'vgg11', 'vgg16', 'squeezenet1_0', 'convnext_tiny', 'vit_b_16')]
+
+def pruned_model(name, dtype=torch.float32, round_to=1, seed=0):
+    torch.manual_seed(seed)
+    model = trained_like(build(name)).to(dtype)
+    x = torch.randn(2, 3, ZOO[name], ZOO[name], dtype=dtype)
+    graph = analyse(model, x[:1]); chosen = inject_dead(model, graph, seed=seed)
+    pruner = Pruner(round_to=round_to)
+    return model, pruner.prune_model(model, x[:1]), pruner, graph, chosen, x
+
+@pytest.mark.parametrize('name', WITH_BN)
+def test_fold_batchnorm_exact(name):
+    "Folding every foldable BatchNorm of the pruned model keeps its output (float64: rounding aside, exact)."
+    model, pruned, _, _, _, x = pruned_model(name, torch.float64)
+    n_bn = sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in pruned.modules())
+    folded = fold_batchnorm(pruned)
+    left = sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in folded.modules())
+    assert left < n_bn and len(foldable_pairs(pruned)) == n_bn - left
+    assert sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in pruned.modules()) == n_bn   # not in place
+    with torch.no_grad(): y, y2 = pruned(x), folded(x)
+    assert ((y - y2).abs().max() / y.abs().max()).item() < 1e-10
+
+@pytest.mark.parametrize('name', ['resnet50', 'mobilenet_v2', 'regnet_y_400mf', 'densenet121'])
+def test_round_to_never_removes_live_channels(name):
+    "round_to=8: every producer width is a multiple of 8 (or untouched), only dead channels go, the output is the same."
+    model, pruned, pruner, graph, chosen, x = pruned_model(name, round_to=8)
+    plan, root = pruner.plan, graph.roots()
+    assert plan.removed <= chosen                      # nothing live removed
+    for (owner, kind), slots in graph.dims.items():
+        if kind in ('out', 'chan') and (owner, kind) in plan.keep:
+            assert len(plan.keep[owner, kind]) % 8 == 0, f"{owner}: {len(plan.keep[owner, kind])}"
+    assert any(w.startswith('rounds') for w in plan.kept_dead.values())
+    with torch.no_grad(): assert torch.allclose(model(x), pruned(x), atol=1e-4 * model(x).abs().max().item())
+
+@pytest.mark.parametrize('name', ['resnet18', 'mobilenet_v2'])
+def test_export_torch_export(name, tmp_path):
+    "The pruned and folded model exports with torch.export; the reloaded program gives the same output."
+    _, pruned, _, _, _, x = pruned_model(name)
+    assert export_model(fold_batchnorm(pruned), (x[:1],), tmp_path/'m.pt2') < 1e-4
+
+@pytest.mark.parametrize('name', ['resnet18'])
+def test_export_onnx(name, tmp_path):
+    "The pruned and folded model exports to ONNX; onnxruntime gives the same output."
+    pytest.importorskip('onnxruntime', reason="ONNX export is tested where the [export] extra is installed")
+    _, pruned, _, _, _, x = pruned_model(name)
+    assert export_model(fold_batchnorm(pruned), (x[:1],), tmp_path/'m.onnx') < 1e-4
