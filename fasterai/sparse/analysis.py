@@ -34,7 +34,7 @@ def analyse(model: nn.Module, example_inputs=None, leaf_modules=()) -> ChannelGr
     gm = trace_model(model, leaf_modules)
     g = ChannelGraph(gm)
     try:
-        with torch.no_grad(): _SlotInterpreter(gm, g).run(*example_inputs)
+        with torch.no_grad(): g.output = _SlotInterpreter(gm, g).run(*example_inputs)   # the model's own output, kept
     except Exception as e:
         raise ValueError(f"Running {type(model).__name__} on the example inputs failed: {type(e).__name__}: {e}\n"
                          "Pass `example_inputs` shaped like a real batch for this model (a tuple of the forward's arguments).") from e

@@ -73,19 +73,24 @@ class Pruner:
     def __init__(self, example_inputs=None, leaf_modules=(), verify=True, round_to=1):
         store_attr('example_inputs,verify,round_to'); self.leaf_modules, self.report = tuple(leaf_modules), None
 
-    def prune_model(self, model: nn.Module, example_inputs=None) -> nn.Module:
-        "A pruned deep copy of `model`, which is left as it was. What was done is in `self.report`."
+    def prune_model(self, model: nn.Module, example_inputs=None, inplace: bool = False) -> nn.Module:
+        "A pruned deep copy of `model`, which is left as it was (or `model` itself, pruned, if `inplace`). What was done is in `self.report`."
         if not isinstance(model, nn.Module):
             raise TypeError(f"prune_model expects a torch.nn.Module, got {type(model).__name__}")
         t0 = time.perf_counter()
         inputs = example_inputs if example_inputs is not None else self.example_inputs
-        pruned = copy.deepcopy(model)
+        pruned = model if inplace else copy.deepcopy(model)
         modes = {m: m.training for m in pruned.modules()}
         pruned.eval()
-        if inputs is None: inputs = default_example_inputs(pruned)
-        if isinstance(inputs, torch.Tensor): inputs = (inputs,)
-        graph = analyse(pruned, inputs, self.leaf_modules)
-        reference = _run_checked(pruned, inputs) if self.verify else None
+        try:
+            if inputs is None: inputs = default_example_inputs(pruned)
+            if isinstance(inputs, torch.Tensor): inputs = (inputs,)
+            graph = analyse(pruned, inputs, self.leaf_modules)
+        except Exception:
+            for m, mode in modes.items(): m.train(mode)      # in place or not, a failed analysis leaves the model as it was
+            raise
+        half = any(p.dtype in _HALF for p in pruned.parameters())
+        reference = (_run_checked(pruned, inputs) if half else graph.output) if self.verify else None
         plan = graph.decide(self.round_to)
         before = n_params(pruned)
         apply_plan(pruned, plan)
@@ -94,7 +99,8 @@ class Pruner:
             diff = _max_abs_diff(reference, _run_checked(pruned, inputs))
             if not diff <= _tolerance(reference):
                 raise RuntimeError(f"Pruning changed the output of {type(model).__name__} by {diff:.3g}: this is a bug in "
-                                   "fasterai, please report it with the model. Your model was not modified.")
+                                   "fasterai, please report it with the model. " +
+                                   ("The model was pruned in place and is now wrong." if inplace else "Your model was not modified."))
         for m, mode in modes.items(): m.train(mode)
         self.graph, self.plan = graph, plan
         self.report = self._report(graph, plan, before, n_params(pruned), diff, time.perf_counter() - t0)
