@@ -102,6 +102,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'fasterai.sparse.graph._is_tensor': ('graph.html#_is_tensor', 'fasterai/sparse/graph.py'),
                                        'fasterai.sparse.graph._pick': ('graph.html#_pick', 'fasterai/sparse/graph.py'),
                                        'fasterai.sparse.graph._put_back': ('graph.html#_put_back', 'fasterai/sparse/graph.py'),
+                                       'fasterai.sparse.graph._qualname': ('graph.html#_qualname', 'fasterai/sparse/graph.py'),
                                        'fasterai.sparse.graph._slice_axis': ('graph.html#_slice_axis', 'fasterai/sparse/graph.py'),
                                        'fasterai.sparse.graph._states': ('graph.html#_states', 'fasterai/sparse/graph.py'),
                                        'fasterai.sparse.graph.find_rule': ('graph.html#find_rule', 'fasterai/sparse/graph.py'),

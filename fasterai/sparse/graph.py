@@ -92,11 +92,15 @@ def _states(x):
 # %% ../../nbs/01_graph.ipynb #a7e96847
 MODULE_RULES, FUNCTION_RULES, METHOD_RULES = [], {}, {}
 
+def _qualname(f) -> str: return f"{getattr(f, '__module__', '')}.{getattr(f, '__qualname__', '')}"
+
 def register_rule(modules=(), functions=(), methods=()):
-    "Decorator: use the decorated function as the rule of these module types, functions and method names."
+    """Decorator: use the decorated function as the rule of these module types, functions and method names.
+    A function may also be named by its qualified name (`'torchvision.ops.stochastic_depth.stochastic_depth'`),
+    so that rules for other libraries' ops need not import them."""
     def deco(rule):
         if modules: MODULE_RULES.append((tuple(modules), rule))
-        for f in functions: FUNCTION_RULES[f] = rule
+        for f in functions: FUNCTION_RULES[f if isinstance(f, str) else f] = rule
         for m in methods: METHOD_RULES[m] = rule
         return rule
     return deco
@@ -115,7 +119,7 @@ def find_rule(call: Call):
         return None
     if n.op == 'call_function':
         if n.target is operator.getitem and not isinstance(call.sargs[0], SlotMap): return _pick
-        return FUNCTION_RULES.get(n.target)
+        return FUNCTION_RULES.get(n.target) or FUNCTION_RULES.get(_qualname(n.target))
     if n.op == 'call_method': return METHOD_RULES.get(n.target)
 
 # %% ../../nbs/01_graph.ipynb #0a7d3452

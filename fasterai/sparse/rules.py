@@ -89,7 +89,10 @@ def _zero_to_zero(c: Call) -> bool:
         return r is not None and bool((r == 0).all())
     except Exception: return False
 
-@register_rule(modules=_ACTIVATIONS, functions=_UNARY_FUNCTIONS, methods=_UNARY_METHODS)
+# torchvision's stochastic depth (EfficientNet, ConvNeXt) is traced as one call: it scales whole samples
+_TORCHVISION_UNARY = ('torchvision.ops.stochastic_depth.stochastic_depth',)
+
+@register_rule(modules=_ACTIVATIONS, functions=_UNARY_FUNCTIONS + _TORCHVISION_UNARY, methods=_UNARY_METHODS)
 def unary_rule(g: ChannelGraph, c: Call):
     "Elementwise ops of one tensor: slots unchanged, dead stays dead where f(0) == 0."
     x = c.sargs[0]
