@@ -59,12 +59,15 @@ def zero_channels(model: nn.Module, graph: ChannelGraph, channels):
 # %% ../../nbs/03_analysis.ipynb #fe2c5f3f
 CRITERIA = ('l1', 'l2', 'random')
 
-def weakest_channels(model: nn.Module, graph: ChannelGraph, fraction: float, criterion: str = 'l1', seed: int = 0) -> list:
-    "In each prunable group, the `fraction` of its removable channels with the smallest norm over all producer rows."
-    if not 0 <= fraction <= 1: raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
+def weakest_channels(model: nn.Module, graph: ChannelGraph, fraction, criterion: str = 'l1', seed: int = 0) -> list:
+    """In each prunable group, the `fraction` of its removable channels with the smallest norm over all producer rows.
+    `fraction` may be a `(low, high)` range: each group then draws its own fraction from it."""
+    lo, hi = fraction if isinstance(fraction, tuple) else (fraction, fraction)
+    if not 0 <= lo <= hi <= 1: raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
+    rng = np.random.default_rng(seed)
     if criterion not in CRITERIA: raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
     root = graph.roots(); score = np.zeros(graph.uf.n)
-    if criterion == 'random': score = np.random.default_rng(seed).random(graph.uf.n)
+    if criterion == 'random': score = rng.random(graph.uf.n)
     else:
         for (owner, kind), slots in graph.dims.items():
             if kind != 'out': continue
@@ -75,5 +78,5 @@ def weakest_channels(model: nn.Module, graph: ChannelGraph, fraction: float, cri
     for gr in graph.groups():
         if not gr.prunable: continue
         free = [c for c in gr.channels if c not in gr.frozen]
-        chosen += sorted(free, key=lambda c: score[c])[: int(len(free) * fraction)]
+        chosen += sorted(free, key=lambda c: score[c])[: int(len(free) * rng.uniform(lo, hi))]
     return chosen

@@ -1,0 +1,55 @@
+"""Is the pruned model as fast as its FLOPs say? FLOPs ratio and CPU latency ratio, with and without
+BatchNorm folding, round_to=8 and channels_last, for VGG16, ResNet-50 and MobileNetV2 at 50% of the
+channels of every group removed. Everything is measured in one run, on this machine.
+
+    python benchmarks/deploy_latency.py [--models vgg16,resnet50,mobilenet_v2] [--repeats 15] [--sizes 1,32]
+
+Ratios are pruned / original (the original as the user has it: BatchNorms unfolded, contiguous);
+'ratio of ratios' = latency ratio / FLOPs ratio (1.0: the time follows the FLOPs exactly).
+"""
+import argparse, os, platform
+import torch, torchvision
+from fasterai.sparse.analysis import analyse, zero_channels, weakest_channels
+from fasterai.sparse.pruner import Pruner
+from fasterai.sparse.deploy import fold_batchnorm
+from fasterai.cli import count_flops, latency
+
+def median_seconds(model, x, repeats): return latency(model, x, repeats, warmup=3)
+
+def cpu_name():
+    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except Exception: return platform.processor()
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--models', default='vgg16,resnet50,mobilenet_v2')
+    ap.add_argument('--repeats', type=int, default=15)
+    ap.add_argument('--sizes', default='1,32', help="batch sizes")
+    ap.add_argument('--sparsity', type=float, default=0.5)
+    a = ap.parse_args()
+    print(f"# {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+          f"224x224 inputs, median of {a.repeats} runs after 3 warm-up runs")
+    print(f"{'model':14s} {'variant':28s} {'FLOPs ratio':>11s} " + " ".join(f"{'lat b'+s:>9s} {'r/r b'+s:>8s}" for s in a.sizes.split(',')))
+    for name in a.models.split(','):
+        torch.manual_seed(0)
+        model = torchvision.models.get_model(name, weights=None).eval()
+        x1 = torch.randn(1, 3, 224, 224)
+        g = analyse(model, (x1,)); zero_channels(model, g, weakest_channels(model, g, a.sparsity))
+        pruned = Pruner().prune_model(model, (x1,))
+        pruned8 = Pruner(round_to=8).prune_model(model, (x1,))
+        variants = {'pruned': pruned, 'pruned + fold_bn': fold_batchnorm(pruned),
+                    'pruned + fold_bn + round_to=8': fold_batchnorm(pruned8),
+                    'pruned + fold_bn + channels_last': fold_batchnorm(pruned).to(memory_format=torch.channels_last),
+                    'original + fold_bn (reference)': fold_batchnorm(model)}
+        f0 = count_flops(model, (x1,))
+        base = {s: median_seconds(model, torch.randn(int(s), 3, 224, 224), a.repeats) for s in a.sizes.split(',')}
+        for label, m in variants.items():
+            fr = count_flops(m, (x1,)) / f0; cells = []
+            for s in a.sizes.split(','):
+                xs = torch.randn(int(s), 3, 224, 224)
+                if 'channels_last' in label: xs = xs.to(memory_format=torch.channels_last)
+                lr = median_seconds(m, xs, a.repeats) / base[s]
+                cells.append(f"{lr:9.3f} {lr/fr:8.2f}")
+            print(f"{name:14s} {label:28s} {fr:11.3f} " + " ".join(cells), flush=True)
+
+if __name__ == '__main__': main()
