@@ -1,8 +1,11 @@
 # setup.py -- setuptools executes this at every build and install (pip install ., pip install -e .,
 # python -m build). Its one job: supply `optional-dependencies`, which pyproject.toml declares
-# dynamic, from the pinned test stack in settings.ini, so the pins live in one file that .ci/run
-# also reads. Everything else (name, version, dependencies, console script, packages, nbdev
-# config) is static in pyproject.toml; do not add metadata here.
+# dynamic. The test stack's pins (torch, torchvision, nbdev) come from settings.ini, so they live in
+# one file that .ci/run also reads; the `bench` extra's torch-pruning pin is written here, as it is
+# only for benchmarks/ and CI neither installs nor checks it; so are the pins of the `docs` extra
+# (the site generator of docs/build.py), which `dev` includes and .ci/run installs but does not
+# compare with settings.ini. Everything else (name, version, dependencies, console script,
+# packages, nbdev config) is static in pyproject.toml; do not add metadata here.
 from configparser import ConfigParser
 from pathlib import Path
 
@@ -17,7 +20,22 @@ setup(
     extras_require={
         # torchvision supplies the CLI's default model; pinned with the torch it is built for.
         "vision": [f"torch=={_pins['torch']}", f"torchvision=={_pins['torchvision']}"],
-        # What .ci/run needs: the vision stack, nbdev (export/test; it brings execnb), pytest.
-        "dev": ["fasterai[vision]", f"nbdev=={_pins['nbdev']}", "pytest"],
+        # What .ci/run needs: the vision stack, nbdev (export/test; it brings execnb), pytest,
+        # hypothesis for the property-based tests in tests/test_reliability.py, the docs stack (the
+        # tutorials draw with matplotlib; tests/test_docs_site.py builds the site) and selenium,
+        # which drives Debian's chromium + chromium-driver in that test (.ci/run apt-installs them),
+        # and the export stack, so tests/test_deploy.py checks ONNX files with onnxruntime.
+        "dev": ["fasterai[vision,docs,export]", f"nbdev=={_pins['nbdev']}", "pytest", "hypothesis", "selenium==4.51.0"],
+        # fasterai.sparse.deploy.export_model to .onnx (torch's dynamo exporter) and its check with onnxruntime.
+        "export": ["onnx", "onnxscript", "onnxruntime"],
+        # `python docs/build.py`: the site from nbs/ into _docs/. nbclient + ipykernel execute the
+        # notebooks, matplotlib and networkx draw the tutorials' figures, Sphinx + myst-nb render
+        # the HTML with the furo theme. The renderer is pinned to releases that support Python 3.10
+        # (Sphinx 9 and myst-parser 5 need 3.11); nbdev comes with it for its notebook processing.
+        "docs": ["fasterai[vision]", f"nbdev=={_pins['nbdev']}", "sphinx==8.1.3", "myst-parser==4.0.1", "myst-nb==1.4.0",
+                 "furo==2025.12.19", "nbclient", "ipykernel", "matplotlib", "networkx", "pyyaml"],
+        # benchmarks/compare_torch_pruning.py (not run in CI): the vision stack and the exact
+        # Torch-Pruning release it compares against.
+        "bench": ["fasterai[vision]", "torch-pruning==1.6.1"],
     },
 )

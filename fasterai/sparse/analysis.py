@@ -6,11 +6,12 @@
 __all__ = ['CRITERIA', 'analyse', 'zero_channels', 'weakest_channels']
 
 # %% ../../nbs/03_analysis.ipynb #0ffac95c
+import inspect
 import numpy as np, torch, torch.nn as nn
 from torch.fx import Interpreter
 from torch.fx.node import map_arg
-from .trace import trace_model, default_example_inputs
-from .graph import Call, ChannelGraph
+from .trace import TraceError, trace_model, default_example_inputs
+from .graph import Call, ChannelGraph, SlotMap
 import fasterai.sparse.rules  # registers the rules
 
 # %% ../../nbs/03_analysis.ipynb #62cc374b
@@ -27,17 +28,47 @@ class _SlotInterpreter(Interpreter):
         return out
 
 # %% ../../nbs/03_analysis.ipynb #50f3ff6f
+def _freeze_shared(g: ChannelGraph, model: nn.Module):
+    "Keep the channels of layers whose parameters other layers share (tied weights): shrinking one would untie them."
+    users = {}
+    for name, m in model.named_modules():
+        for p in m.parameters(recurse=False): users.setdefault(id(p), []).append(name)
+    shared = {n: [o for o in names if o != n] for names in users.values() if len(names) > 1 for n in names}
+    for (owner, kind), slots in g.dims.items():
+        if owner in shared: g.freeze(SlotMap(torch.as_tensor(slots), torch.zeros(len(slots), dtype=torch.bool)),
+                                     f"{owner} shares a parameter with {', '.join(shared[owner])}")
+    named = dict(model.named_parameters(remove_duplicate=False))
+    for key, ids in g.params.items():
+        if key in named and len(users.get(id(named[key]), [])) > 1:
+            g.freeze(SlotMap(torch.as_tensor(ids), torch.zeros(ids.shape, dtype=torch.bool)), f"{key} is shared by several layers")
+
+def _trace_for(model, example_inputs, leaf_modules):
+    "Trace, and when tracing fails on a Python branch, name the non-tensor inputs that may be the cause."
+    try: return trace_model(model, leaf_modules)
+    except TraceError as e:
+        names = list(inspect.signature(model.forward).parameters)
+        flags = [names[i] if i < len(names) else f"argument {i}" for i, v in enumerate(example_inputs) if not isinstance(v, (torch.Tensor, dict, list, tuple))]
+        if not flags: raise
+        raise TraceError(f"{e}\nThe non-tensor input(s) {', '.join(map(repr, flags))} may drive that branch: fasterai "
+                         "prunes what one trace of the model sees, so fix them in a small wrapper module "
+                         "(its forward calls the model with the flag set) and prune the wrapper's model.") from e
+
 def analyse(model: nn.Module, example_inputs=None, leaf_modules=()) -> ChannelGraph:
     "Trace `model` and run the channel rules on `example_inputs` (guessed when None). `model` is not changed."
     if example_inputs is None: example_inputs = default_example_inputs(model)
-    if isinstance(example_inputs, torch.Tensor): example_inputs = (example_inputs,)
-    gm = trace_model(model, leaf_modules)
+    if isinstance(example_inputs, (torch.Tensor, dict)): example_inputs = (example_inputs,)
+    gm = _trace_for(model, example_inputs, leaf_modules)
+    n_inputs = sum(n.op == 'placeholder' for n in gm.graph.nodes)
+    if len(example_inputs) > n_inputs:
+        raise ValueError(f"{len(example_inputs)} example inputs given, but {type(model).__name__}.forward takes {n_inputs}: "
+                         "pass a tuple of the forward's arguments")
     g = ChannelGraph(gm)
     try:
         with torch.no_grad(): g.output = _SlotInterpreter(gm, g).run(*example_inputs)   # the model's own output, kept
     except Exception as e:
         raise ValueError(f"Running {type(model).__name__} on the example inputs failed: {type(e).__name__}: {e}\n"
                          "Pass `example_inputs` shaped like a real batch for this model (a tuple of the forward's arguments).") from e
+    _freeze_shared(g, model)
     return g
 
 # %% ../../nbs/03_analysis.ipynb #45a1ce4b

@@ -106,9 +106,9 @@ def register_rule(modules=(), functions=(), methods=()):
     return deco
 
 def _pick(g, c):
-    "Indexing into a tuple of results (chunk, split, attention outputs)."
+    "Indexing into a tuple of results (chunk, split, attention outputs) or a dict of inputs."
     seq = c.sargs[0]
-    return seq[c.args[1]] if isinstance(seq, (tuple, list)) else None
+    return seq[c.args[1]] if isinstance(seq, (tuple, list, dict)) else None
 
 def find_rule(call: Call):
     "The registered rule for this call, or None."
@@ -249,8 +249,8 @@ def decide(self: ChannelGraph, round_to: int = 1) -> Plan:
     for key, ids in self.params.items():
         mask = removed[root[ids]]
         if mask.any(): param_keep[key] = _slice_axis(mask)
-    in_layers = set(int(r) for s in self.dims.values() for r in root[s])
-    return Plan(removed=set(r for r in in_layers if removed[r]), kept_dead=kept_dead,
+    in_layers = np.unique(np.concatenate([root[s] for s in self.dims.values()] or [np.zeros(0, int)]))
+    return Plan(removed=set(int(r) for r in in_layers[removed[in_layers]]), kept_dead=kept_dead,
                 keep=keep, param_keep=param_keep, sizes=sizes)
 
 def _put_back(removed, root, slots, reason, kept_dead):

@@ -68,6 +68,26 @@ def _run_checked(model: nn.Module, inputs):
     with torch.no_grad(): return model(*inputs)
 
 # %% ../../nbs/05_pruner.ipynb #7bd24cd4
+def _pruning_hooks(model):
+    "(module, tensor name) of every torch.nn.utils.prune reparametrization in `model`."
+    from torch.nn.utils import prune
+    found = []
+    for m in model.modules():
+        for h in m._forward_pre_hooks.values():
+            methods = h._pruning_methods if isinstance(h, prune.PruningContainer) else [h]
+            if isinstance(h, prune.BasePruningMethod): found += [(m, methods[-1]._tensor_name)]
+    return found
+
+def _copy(model: nn.Module) -> nn.Module:
+    "A deep copy of `model`; tensors computed by pruning hooks are copied as detached clones."
+    memo = {id(getattr(m, name)): getattr(m, name).detach().clone() for m, name in _pruning_hooks(model) if hasattr(m, name)}
+    return copy.deepcopy(model, memo)
+
+def _make_masks_permanent(model: nn.Module):
+    from torch.nn.utils import prune
+    for m, name in _pruning_hooks(model): prune.remove(m, name)
+
+# %% ../../nbs/05_pruner.ipynb #ffd44c34
 class Pruner:
     "Remove dead channels from a model, exactly: the pruned model computes the same function."
     def __init__(self, example_inputs=None, leaf_modules=(), verify=True, round_to=1):
@@ -77,9 +97,12 @@ class Pruner:
         "A pruned deep copy of `model`, which is left as it was (or `model` itself, pruned, if `inplace`). What was done is in `self.report`."
         if not isinstance(model, nn.Module):
             raise TypeError(f"prune_model expects a torch.nn.Module, got {type(model).__name__}")
+        if isinstance(model, torch.jit.ScriptModule):
+            raise TypeError(f"{type(model).__name__} is a TorchScript model: pass the original nn.Module (before torch.jit.script/trace)")
         t0 = time.perf_counter()
         inputs = example_inputs if example_inputs is not None else self.example_inputs
-        pruned = model if inplace else copy.deepcopy(model)
+        pruned = model if inplace else _copy(model)
+        _make_masks_permanent(pruned)
         modes = {m: m.training for m in pruned.modules()}
         pruned.eval()
         try:

@@ -28,14 +28,19 @@ def shrink_conv(conv: nn.Module, out_keep=None, in_keep=None):
     in_keep = np.arange(cin) if in_keep is None else np.asarray(in_keep)
     cin_g, cout_g = cin // G, cout // G
     groups = np.unique(out_keep // cout_g)                 # a group lives while it keeps an output channel
-    local_in = [in_keep[in_keep // cin_g == g] % cin_g for g in groups]
-    if len(set(map(len, local_in))) > 1 or len(set(np.bincount(out_keep // cout_g)[groups])) > 1:
+    in_groups = np.sort(in_keep) // cin_g
+    counts = np.bincount(in_groups, minlength=G)[groups]
+    if (not np.isin(in_groups, groups).all() or len(set(counts)) > 1
+            or len(set(np.bincount(out_keep // cout_g)[groups])) > 1):
         raise ValueError(f"Unbalanced removal in grouped conv {conv}: every group must keep as many channels as the others")
+    local = (np.sort(in_keep) % cin_g).reshape(len(groups), counts[0])   # kept input columns, per surviving group
     W = conv.weight.detach()
-    rows = [W[_index(out_keep[out_keep // cout_g == g], W)].index_select(1, _index(li, W)) for g, li in zip(groups, local_in)]
-    conv.weight = nn.Parameter(torch.cat(rows), requires_grad=conv.weight.requires_grad)
+    rows = W.index_select(0, _index(out_keep, W))
+    cols = _index(local[np.searchsorted(groups, out_keep // cout_g)], W)  # each kept row: its group's kept columns
+    new = rows.gather(1, cols.reshape(*cols.shape, *[1]*(W.ndim-2)).expand(*cols.shape, *W.shape[2:]))
+    conv.weight = nn.Parameter(new, requires_grad=conv.weight.requires_grad)
     if conv.bias is not None: shrink_param(conv, 'bias', 0, out_keep)
-    conv.out_channels, conv.in_channels, conv.groups = len(out_keep), len(groups) * len(local_in[0]), len(groups)
+    conv.out_channels, conv.in_channels, conv.groups = len(out_keep), len(groups) * int(counts[0]), len(groups)
     return conv
 
 # %% ../../nbs/04_surgery.ipynb #60339cab

@@ -9,12 +9,15 @@ __all__ = ['TraceError', 'trace_model', 'default_example_inputs']
 import torch, torch.nn as nn, torch.fx as fx
 
 # %% ../../nbs/00_trace.ipynb #ca99188e
-class TraceError(RuntimeError):
+class TraceError(ValueError):
     "A model that `torch.fx` cannot follow, with advice on what to pass instead."
 
 # %% ../../nbs/00_trace.ipynb #3cd342cd
 def trace_model(model:nn.Module, leaf_modules=()) -> fx.GraphModule:
     "Symbolically trace `model`; modules whose type is in `leaf_modules` stay opaque calls."
+    if isinstance(model, torch.jit.ScriptModule):
+        raise TypeError(f"{type(model).__name__} is a TorchScript model: fasterai reads the Python code of the model, "
+                        "so pass the original nn.Module (before torch.jit.script/trace)")
     leaf_modules = tuple(leaf_modules)
     class _Tracer(fx.Tracer):
         def is_leaf_module(self, m, qualname):

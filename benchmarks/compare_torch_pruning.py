@@ -1,0 +1,255 @@
+#!/usr/bin/env python
+"""Compare fasterai's `Pruner` with Torch-Pruning 1.6.1 on the torchvision zoo (not run in CI).
+
+    python benchmarks/compare_torch_pruning.py [--models alexnet,resnet18] [--quick] [--no-latency] [--threads 1]
+
+For every model (weights=None, trained-like BatchNorm statistics) the same channels are made dead with
+fasterai's channel graph and `zero_channels` (a fixed seed, 40% of the removable channels of every
+prunable group). Then, on identical copies of that model, each in a fresh subprocess:
+
+1. fasterai: `Pruner().prune_model(model, x)` (this includes its own check of the output);
+2. Torch-Pruning: `DependencyGraph().build_dependency(model, x)`, and for every group of
+   `get_all_groups()` the channels whose rows (weights and biases of every conv/linear/norm/parameter that
+   writes the group) are all zero, pruned with `get_pruning_group(root, fn, idxs).prune()`.
+
+Each row says whether each tool ran (works) and kept the output (exact: max |pruned - original| /
+max |original| < 1e-4 on a random batch of 4), the fraction of parameters each removed, the wall time of
+each (deep copy included for both; best of 5 calls, as the CPU may be shared) and the ratio ours/theirs, and each tool's peak resident memory above
+what the process held just before the call (Linux VmHWM, reset through /proc/self/clear_refs).
+
+A second table gives, for vgg16 and resnet50 with 50% of every group's channels removed (the weakest by
+L1 norm, zeroed then pruned by fasterai), the CPU latency of the original and pruned model at batch 1
+and 32 on 224x224 inputs (median of repeated runs after warm-up) next to the FLOPs ratio.
+
+Every measurement runs with one torch thread unless --threads says otherwise: on a machine whose cores
+are shared, multi-threaded timings of the same call varied tenfold here, single-threaded ones by a few %.
+"""
+import argparse, copy, datetime, json, os, platform, re, statistics, subprocess, sys, tempfile, time, traceback
+
+import numpy as np, torch, torch.nn as nn
+
+ZOO = {'alexnet': 64, 'vgg11': 32, 'vgg16': 32, 'vgg16_bn': 32, 'resnet18': 64, 'resnet50': 64,
+       'resnext50_32x4d': 64, 'wide_resnet50_2': 64, 'mobilenet_v2': 64, 'mobilenet_v3_small': 64,
+       'mnasnet0_5': 64, 'densenet121': 64, 'squeezenet1_0': 64, 'googlenet': 64, 'efficientnet_b0': 64,
+       'regnet_y_400mf': 64, 'shufflenet_v2_x0_5': 64, 'convnext_tiny': 64, 'inception_v3': 96, 'vit_b_16': 224}
+QUICK = ['alexnet', 'resnet18', 'mobilenet_v2', 'densenet121']
+FRACTION, SEED, EXACT, REPEATS = 0.4, 0, 1e-4, 5
+
+# ----------------------------------------------------------------------------- models (as tests/conftest.py)
+from fasterai.cli import build_model as build, latency
+from fasterai.sparse.pruner import trained_like, n_params
+
+
+def prepare(name, path):
+    "Build `name`, make 40% of every prunable group dead (fixed seed), save model and inputs to `path`."
+    from fasterai.sparse.analysis import analyse, zero_channels, weakest_channels
+    torch.manual_seed(SEED)
+    model = trained_like(build(name)); s = ZOO[name]
+    x, batch = torch.randn(1, 3, s, s), torch.randn(4, 3, s, s)
+    graph = analyse(model, (x,))
+    chosen = weakest_channels(model, graph, FRACTION, 'random', SEED)
+    zero_channels(model, graph, chosen)
+    torch.save(dict(model=model, x=x, batch=batch), path)
+    return len(chosen)
+
+# ----------------------------------------------------------------------------- the two tools
+def prune_ours(model, x):
+    from fasterai.sparse.pruner import Pruner
+    return Pruner().prune_model(model, (x,))
+
+def _rows_alive(dg, dep, idxs):
+    "For each index in `idxs` of the group item's target: does any value it writes differ from zero? None: writes nothing."
+    import torch_pruning as tp
+    m, k = dep.target.module, len(idxs)
+    ix = torch.as_tensor(idxs, dtype=torch.long)
+    if isinstance(m, nn.Parameter):
+        return m.detach().index_select(dep.target.pruning_dim, ix).movedim(dep.target.pruning_dim, 0).reshape(k, -1).ne(0).any(1)
+    if isinstance(m, nn.PReLU) or isinstance(dg.get_pruner_of_module(m), tp.ops.DummyPruner):
+        return None                                 # prelu(0) == 0, and Torch-Pruning's pseudo-ops (add, cat, ...)
+    if isinstance(m, nn.Embedding): w = m.weight.detach().t()
+    elif isinstance(m, nn.modules.conv._ConvNd) and m.transposed: w = m.weight.detach().transpose(0, 1)
+    elif isinstance(m, (nn.modules.conv._ConvNd, nn.Linear, nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm)):
+        w = getattr(m, 'weight', None)
+        if w is None: return torch.ones(k, dtype=torch.bool)              # a norm without affine: not zero
+        w = w.detach()
+    else: return torch.ones(k, dtype=torch.bool)                        # unknown writer: assume alive
+    alive = w.index_select(0, ix).reshape(k, -1).ne(0).any(1)
+    b = getattr(m, 'bias', None)
+    if isinstance(b, torch.Tensor) and not isinstance(m, nn.Embedding): alive |= b.detach().index_select(0, ix).ne(0)
+    return alive
+
+def prune_torch_pruning(model, x):
+    "Torch-Pruning's DependencyGraph, pruning in every group exactly the channels that all its writers zero."
+    import torch_pruning as tp
+    model = copy.deepcopy(model)
+    dg = tp.DependencyGraph().build_dependency(model, example_inputs=x, verbose=False)
+    todo = []
+    for group in dg.get_all_groups(root_module_types=(nn.modules.conv._ConvNd, nn.Linear)):
+        root, fn = group[0].dep.target.module, group[0].dep.handler
+        n = dg.get_out_channels(root)
+        alive, seen = torch.zeros(n, dtype=torch.bool), False
+        for item in group:
+            if not dg.is_out_channel_pruning_fn(item.dep.handler): continue
+            a = _rows_alive(dg, item.dep, item.idxs)
+            if a is None: continue
+            roots = item.root_idxs
+            ok = [i for i, r in enumerate(roots) if r is not None]
+            alive[torch.as_tensor([roots[i] for i in ok], dtype=torch.long)] |= a[ok]
+            seen = True
+        dead = torch.nonzero(~alive).flatten().tolist() if seen else []
+        if len(dead) == n: dead = dead[1:]                               # never empty a layer
+        if dead: todo.append((root, fn, dead))
+    for root, fn, dead in todo:
+        group = dg.get_pruning_group(root, fn, dead)
+        if dg.check_pruning_group(group): group.prune()
+    return model
+
+TOOLS = {'ours': prune_ours, 'tp': prune_torch_pruning}
+
+# ----------------------------------------------------------------------------- one tool on one model, in a subprocess
+def _status(key):
+    return int(re.search(rf'{key}:\s+(\d+)', open('/proc/self/status').read()).group(1)) * 1024
+
+def child(tool, path, result_path):
+    "Load the prepared model, run one tool on it, measure; write a JSON result."
+    import warnings; warnings.filterwarnings('ignore')
+    d = torch.load(path, weights_only=False)
+    model, x, batch = d['model'], d['x'], d['batch']
+    with torch.no_grad(): y = model(batch)
+    res = dict(works=False, exact=False, err=None, frac=None, seconds=None, peak=None, error=None)
+    try:
+        with open('/proc/self/clear_refs', 'w') as f: f.write('5')      # peak RSS := current RSS
+        base = _status('VmRSS'); t0 = time.perf_counter()
+        pruned = TOOLS[tool](model, x)
+        times = [time.perf_counter() - t0]
+        res['peak'] = _status('VmHWM') - base
+        for _ in range(REPEATS - 1):                                     # the CPU may be shared: best of REPEATS
+            t0 = time.perf_counter(); TOOLS[tool](model, x); times.append(time.perf_counter() - t0)
+        res['seconds'] = min(times)
+        res['frac'] = 1 - n_params(pruned) / n_params(model)
+        with torch.no_grad(): y2 = pruned(batch)
+        res['works'] = True
+        res['err'] = ((y - y2).abs().max() / y.abs().max()).item()
+        res['exact'] = bool(res['err'] < EXACT)
+    except Exception as e:
+        res['error'] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:200]
+        traceback.print_exc()
+    json.dump(res, open(result_path, 'w'))
+
+def run_child(tool, path, threads, timeout=1800):
+    with tempfile.NamedTemporaryFile(suffix='.json', delete=False) as f: out = f.name
+    try:
+        r = subprocess.run([sys.executable, __file__, '--threads', str(threads), '--child', tool, path, out],
+                           capture_output=True, text=True, timeout=timeout)
+        try: return json.load(open(out))
+        except Exception:
+            tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or [f'exit code {r.returncode}']
+            return dict(works=False, exact=False, error=f"subprocess died: {tail[0][:150]}")
+    except subprocess.TimeoutExpired:
+        return dict(works=False, exact=False, error=f"timed out after {timeout}s")
+    finally: os.unlink(out)
+
+# ----------------------------------------------------------------------------- latency vs FLOPs
+def flops(model, x):
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as fc, torch.no_grad(): model(x)
+    return fc.get_total_flops()
+
+def median_latency(model, batch, repeats, warmup=2):
+    with torch.inference_mode(): return latency(model, torch.randn(batch, 3, 224, 224), repeats, warmup)
+
+def latency_table(names, batches, repeats):
+    from fasterai.sparse.analysis import analyse, zero_channels, weakest_channels
+    from fasterai.sparse.pruner import Pruner
+    print(f"\nCPU latency at 224x224, 50% of every prunable group's channels removed (weakest L1, zeroed, then pruned by "
+          f"fasterai); median of {repeats} runs after 2 warm-up runs, torch threads = {torch.get_num_threads()}")
+    hdr = f"{'model':10s} {'params kept':>11s} {'FLOPs kept':>10s}"
+    for b in batches: hdr += f" {f'b{b} orig ms':>12s} {f'b{b} pruned ms':>13s} {f'b{b} speedup':>11s}"
+    print(hdr); print('-' * len(hdr))
+    for name in names:
+        torch.manual_seed(SEED)
+        model = trained_like(build(name)); x = torch.randn(1, 3, 224, 224)
+        g = analyse(model, (x,)); zero_channels(model, g, weakest_channels(model, g, 0.5))
+        pruned = Pruner().prune_model(model, (x,))
+        row = f"{name:10s} {n_params(pruned) / n_params(model):11.3f} {flops(pruned, x) / flops(model, x):10.3f}"
+        for b in batches:
+            reps = repeats if b == 1 else max(3, repeats // 4)
+            t0, t1 = median_latency(model, b, reps), median_latency(pruned, b, reps)
+            row += f" {t0 * 1e3:12.1f} {t1 * 1e3:13.1f} {t0 / t1:10.2f}x"
+        print(row, flush=True)
+        del model, pruned
+
+# ----------------------------------------------------------------------------- main
+def machine():
+    cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor())
+    import torchvision
+    from importlib.metadata import version
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    git = lambda *args: subprocess.run(['git', '-C', root, *args], capture_output=True, text=True).stdout.strip()
+    rev = git('rev-parse', '--short', 'HEAD') or 'unknown'
+    if git('status', '--porcelain', '--', 'fasterai'): rev += ' with uncommitted changes in fasterai/'
+    return (f"fasterai {rev}\n"
+            f"date {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; CPU {cpu}; {os.cpu_count()} cores "
+            f"({len(os.sched_getaffinity(0))} usable), load average {os.getloadavg()[0]:.2f}; "
+            f"Python {platform.python_version()}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+            f"torchvision {torchvision.__version__}, torch-pruning {version('torch-pruning')}")
+
+def cpu_times():
+    "(busy, steal) jiffies of all CPUs from /proc/stat."
+    f = [int(v) for v in open('/proc/stat').readline().split()[1:]]
+    return sum(f[:3]) + sum(f[5:7]), f[7] if len(f) > 7 else 0
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--models', help=f"comma-separated torchvision names (default: all {len(ZOO)}; with --quick: {','.join(QUICK)})")
+    ap.add_argument('--quick', action='store_true', help="4 small models, latency at batch 1 only with few repeats")
+    ap.add_argument('--no-latency', action='store_true', help="skip the latency table")
+    ap.add_argument('--threads', type=int, default=1,
+                    help="torch threads for every measurement (default 1: steadier timings on a shared machine)")
+    ap.add_argument('--child', nargs=3, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    if a.child: return child(*a.child)
+    names = a.models.split(',') if a.models else QUICK if a.quick else list(ZOO)
+    bad = [n for n in names if n not in ZOO]
+    if bad: ap.error(f"unknown model(s) {bad}; choose from {','.join(ZOO)}")
+
+    print(machine())
+    busy0, steal0 = cpu_times(); t_start = time.time()
+    print(f"Dead channels: {FRACTION:.0%} of every prunable group (seed {SEED}). exact: max relative output error < {EXACT:g} "
+          "on a random batch of 4.\nmem: peak resident memory (VmHWM) above the process's resident size just before the "
+          f"first call, one fresh subprocess per tool per model.\ntime: wall seconds, best of {REPEATS} calls, deep copy included for "
+          "both tools (ours also runs its own output check).\n")
+    hdr = (f"{'model':20s} {'dead':>6s} | {'ours':>8s} {'tp':>8s} | {'removed ours':>12s} {'tp':>6s} | "
+           f"{'time ours':>9s} {'tp':>7s} {'ratio':>6s} | {'mem ours':>8s} {'tp':>8s}")
+    print(hdr); print('-' * len(hdr), flush=True)
+    state = lambda r: 'exact' if r.get('exact') else 'WRONG' if r.get('works') else 'FAIL'
+    pct = lambda r: f"{r['frac']:.1%}" if r.get('frac') is not None else '-'
+    sec = lambda r: f"{r['seconds']:.2f}" if r.get('seconds') is not None else '-'
+    mib = lambda r: f"{r['peak'] / 2**20:.0f}MiB" if r.get('peak') is not None else '-'
+    notes = []
+    for name in names:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, 'model.pt')
+            try: ndead = prepare(name, path)
+            except Exception as e:
+                print(f"{name:20s} could not prepare: {type(e).__name__}: {e}", flush=True); continue
+            r = {tool: run_child(tool, path, a.threads) for tool in TOOLS}
+        o, t = r['ours'], r['tp']
+        ratio = f"{o['seconds'] / t['seconds']:.2f}" if o.get('seconds') and t.get('seconds') else '-'
+        print(f"{name:20s} {ndead:6d} | {state(o):>8s} {state(t):>8s} | {pct(o):>12s} {pct(t):>6s} | "
+              f"{sec(o):>9s} {sec(t):>7s} {ratio:>6s} | {mib(o):>8s} {mib(t):>8s}", flush=True)
+        for tool, res in r.items():
+            if res.get('error'): notes.append(f"  {name} [{tool}] {res['error']}")
+            elif res.get('works') and not res.get('exact'): notes.append(f"  {name} [{tool}] relative output error {res['err']:.3g}")
+    if notes: print("\nFailures and wrong outputs:\n" + "\n".join(notes))
+
+    if not a.no_latency:
+        latency_table(['vgg16', 'resnet50'], (1,) if a.quick else (1, 32), 5 if a.quick else 12)
+    busy1, steal1 = cpu_times()
+    print(f"\nrun took {time.time() - t_start:.0f}s; CPU time stolen by other guests on this host during the run: "
+          f"{(steal1 - steal0) / max(1, busy1 - busy0 + steal1 - steal0):.1%}; load average at the end "
+          f"{os.getloadavg()[0]:.2f}")
+
+if __name__ == '__main__':
+    main()
