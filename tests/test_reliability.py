@@ -318,12 +318,16 @@ def test_shared_weights_between_two_linears():
     torch.manual_seed(0)
     model = SharedLinear().eval()
     with torch.no_grad(): model.a.weight[2] = 0; model.a.bias[2] = 0
-    x = torch.randn(4, 6); snap = snapshot(model)
+    check_tied_pruning(model, torch.randn(4, 6), 'a', 'b')
+
+def check_tied_pruning(model, x, first, second):
+    "Prune `model` whose layers `first` and `second` share a weight: output unchanged, input untouched, tie kept, no growth."
+    snap = snapshot(model)
     pruned = Pruner().prune_model(model, x[:1])
     assert_untouched(model, snap)
     with torch.no_grad(): assert rel_err(model(x), pruned(x)) < 1e-6
-    tied = pruned.a.weight is pruned.b.weight
-    assert tied, f"the tied weight was split into two Parameters: {tuple(pruned.a.weight.shape)} and {tuple(pruned.b.weight.shape)}"
+    w1, w2 = pruned.get_submodule(first).weight, pruned.get_submodule(second).weight
+    assert w1 is w2, f"the tied weight was split into two Parameters: {tuple(w1.shape)} and {tuple(w2.shape)}"
     assert n_params(pruned) <= n_params(model), f"{n_params(model)} -> {n_params(pruned)} parameters"
 
 class TiedLM(nn.Module):
@@ -344,13 +348,7 @@ def test_embedding_tied_to_output_linear(where):
     with torch.no_grad():
         if where == 'hidden_unit': model.hidden.weight[3] = 0; model.hidden.bias[3] = 0
         else: model.emb.weight[:, 3] = 0
-    ids = torch.randint(0, 10, (4, 5), generator=torch.Generator().manual_seed(0)); snap = snapshot(model)
-    pruned = Pruner().prune_model(model, ids[:1])
-    assert_untouched(model, snap)
-    with torch.no_grad(): assert rel_err(model(ids), pruned(ids)) < 1e-6
-    tied = pruned.emb.weight is pruned.out.weight
-    assert tied, f"the tied weight was split into two Parameters: {tuple(pruned.emb.weight.shape)} and {tuple(pruned.out.weight.shape)}"
-    assert n_params(pruned) <= n_params(model), f"{n_params(model)} -> {n_params(pruned)} parameters"
+    check_tied_pruning(model, torch.randint(0, 10, (4, 5), generator=torch.Generator().manual_seed(0)), 'emb', 'out')
 
 class UsedTwice(nn.Module):
     "One conv applied to two branches; its dead filter is dead in both calls."
