@@ -174,6 +174,9 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                          'fasterai.sparse.surgery.shrink_param': ( 'surgery.html#shrink_param',
                                                                                    'fasterai/sparse/surgery.py')},
             'fasterai.sparse.trace': { 'fasterai.sparse.trace.TraceError': ('trace.html#traceerror', 'fasterai/sparse/trace.py'),
+                                       'fasterai.sparse.trace.as_inputs': ('trace.html#as_inputs', 'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace.default_example_inputs': ( 'trace.html#default_example_inputs',
                                                                                          'fasterai/sparse/trace.py'),
+                                       'fasterai.sparse.trace.refuse_torchscript': ( 'trace.html#refuse_torchscript',
+                                                                                     'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace.trace_model': ('trace.html#trace_model', 'fasterai/sparse/trace.py')}}}

@@ -10,7 +10,7 @@ import inspect
 import numpy as np, torch, torch.nn as nn
 from torch.fx import Interpreter
 from torch.fx.node import map_arg
-from .trace import TraceError, trace_model, default_example_inputs
+from .trace import TraceError, trace_model, default_example_inputs, as_inputs
 from .graph import Call, ChannelGraph, SlotMap
 import fasterai.sparse.rules  # registers the rules
 
@@ -56,7 +56,7 @@ def _trace_for(model, example_inputs, leaf_modules):
 def analyse(model: nn.Module, example_inputs=None, leaf_modules=()) -> ChannelGraph:
     "Trace `model` and run the channel rules on `example_inputs` (guessed when None). `model` is not changed."
     if example_inputs is None: example_inputs = default_example_inputs(model)
-    if isinstance(example_inputs, (torch.Tensor, dict)): example_inputs = (example_inputs,)
+    example_inputs = as_inputs(example_inputs)
     gm = _trace_for(model, example_inputs, leaf_modules)
     n_inputs = sum(n.op == 'placeholder' for n in gm.graph.nodes)
     if len(example_inputs) > n_inputs:

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 import torch, torch.nn as nn
 from torch.fx import Node
-from .trace import trace_model
+from .trace import trace_model, as_inputs
 from .pruner import _max_abs_diff, _tolerance
 
 # %% ../../nbs/08_deploy.ipynb #6956183f
@@ -56,7 +56,7 @@ def fold_batchnorm(model: nn.Module, inplace: bool = False, leaf_modules=()) -> 
 # %% ../../nbs/08_deploy.ipynb #a8359e1a
 def export_model(model: nn.Module, example_inputs, path) -> float:
     "Export `model` to `path` (.pt2: torch.export; .onnx: ONNX) and return the max |difference| of the reloaded program's output."
-    path = Path(path); inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    path, inputs = Path(path), as_inputs(example_inputs)
     with torch.no_grad(): expected = model(*inputs)
     if path.suffix == '.pt2':
         torch.export.save(torch.export.export(model, inputs), path)

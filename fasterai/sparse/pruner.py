@@ -10,7 +10,7 @@ import copy, time
 from dataclasses import dataclass
 import numpy as np, torch, torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
-from .trace import default_example_inputs
+from .trace import default_example_inputs, as_inputs, refuse_torchscript
 from .graph import _flat
 from .analysis import analyse, zero_channels
 from .surgery import apply_plan, shrink_conv, shrink_linear, shrink_batchnorm
@@ -97,8 +97,7 @@ class Pruner:
         "A pruned deep copy of `model`, which is left as it was (or `model` itself, pruned, if `inplace`). What was done is in `self.report`."
         if not isinstance(model, nn.Module):
             raise TypeError(f"prune_model expects a torch.nn.Module, got {type(model).__name__}")
-        if isinstance(model, torch.jit.ScriptModule):
-            raise TypeError(f"{type(model).__name__} is a TorchScript model: pass the original nn.Module (before torch.jit.script/trace)")
+        refuse_torchscript(model)                                # before copying it
         t0 = time.perf_counter()
         inputs = example_inputs if example_inputs is not None else self.example_inputs
         pruned = model if inplace else _copy(model)
@@ -107,7 +106,7 @@ class Pruner:
         pruned.eval()
         try:
             if inputs is None: inputs = default_example_inputs(pruned)
-            if isinstance(inputs, torch.Tensor): inputs = (inputs,)
+            inputs = as_inputs(inputs)
             graph = analyse(pruned, inputs, self.leaf_modules)
         except Exception:
             for m, mode in modes.items(): m.train(mode)      # in place or not, a failed analysis leaves the model as it was
