@@ -42,7 +42,8 @@ from fasterai.sparse.pruner import trained_like, n_params
 
 def prepare(name, path):
     "Build `name`, make 40% of every prunable group dead (fixed seed), save model and inputs to `path`."
-    from fasterai.sparse.analysis import analyse, zero_channels, weakest_channels
+    from fasterai.sparse.analysis import analyse
+    from fasterai.sparse.sparsifier import zero_channels, weakest_channels
     torch.manual_seed(SEED)
     model = trained_like(build(name)); s = ZOO[name]
     x, batch = torch.randn(1, 3, s, s), torch.randn(4, 3, s, s)
@@ -159,7 +160,8 @@ def median_latency(model, batch, repeats, warmup=2):
     with torch.inference_mode(): return latency(model, torch.randn(batch, 3, 224, 224), repeats, warmup)
 
 def latency_table(names, batches, repeats):
-    from fasterai.sparse.analysis import analyse, zero_channels, weakest_channels
+    from fasterai.sparse.analysis import analyse
+    from fasterai.sparse.sparsifier import zero_channels, weakest_channels
     from fasterai.sparse.pruner import Pruner
     print(f"\nCPU latency at 224x224, 50% of every prunable group's channels removed (weakest L1, zeroed, then pruned by "
           f"fasterai); median of {repeats} runs after 2 warm-up runs, torch threads = {torch.get_num_threads()}")

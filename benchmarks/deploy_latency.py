@@ -9,7 +9,8 @@ Ratios are pruned / original (the original as the user has it: BatchNorms unfold
 """
 import argparse, os, platform
 import torch, torchvision
-from fasterai.sparse.analysis import analyse, zero_channels, weakest_channels
+from fasterai.sparse.analysis import analyse
+from fasterai.sparse.sparsifier import zero_channels, weakest_channels
 from fasterai.sparse.pruner import Pruner
 from fasterai.sparse.deploy import fold_batchnorm
 from fasterai.cli import count_flops, latency

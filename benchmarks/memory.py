@@ -11,7 +11,8 @@ import argparse, json, subprocess, sys
 
 CHILD = r'''
 import json, sys, torch, torch.nn as nn
-from fasterai.sparse.analysis import analyse, zero_channels, weakest_channels
+from fasterai.sparse.analysis import analyse
+from fasterai.sparse.sparsifier import zero_channels, weakest_channels
 from fasterai.sparse.pruner import Pruner
 kind, arg, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 torch.manual_seed(0)

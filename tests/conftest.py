@@ -14,7 +14,7 @@ from fasterai.sparse.pruner import trained_like        # non-trivial BatchNorm s
 
 def inject_dead(model, graph, seed=0, lo=.3, hi=.5):
     "Make a random 30-50% of the removable channels of every prunable group dead; returns the chosen channel classes."
-    from fasterai.sparse.analysis import zero_channels, weakest_channels
+    from fasterai.sparse.sparsifier import zero_channels, weakest_channels
     chosen = weakest_channels(model, graph, (lo, hi), 'random', seed)
     zero_channels(model, graph, chosen)
     return set(int(c) for c in chosen)

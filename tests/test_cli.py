@@ -52,7 +52,7 @@ def test_already_dead_model_is_not_sparsified(tmp_path):
     torch.save(m, tmp_path/'m.pt')
     r = run('report', str(tmp_path/'m.pt'), *SMALL)
     assert r.returncode == 0, r.stderr
-    assert 'already has dead channels' in r.stdout and 'layer1.0.conv1' in r.stdout
+    assert 'already has removable channels' in r.stdout and 'layer1.0.conv1' in r.stdout
     assert list(tmp_path.iterdir()) == [tmp_path/'m.pt']          # report writes nothing
 
 def test_bench():
@@ -90,3 +90,16 @@ def test_files_that_are_not_models(tmp_path):
     for f, message in (('sd.pt', '--weights'), ('ts.pt', 'TorchScript'), ('junk.pt', 'cannot read')):
         r = run('prune', str(tmp_path/f), cwd=tmp_path)
         assert r.returncode == 2 and message in r.stderr and 'Traceback' not in r.stderr, r.stderr
+
+def test_weights_only_constants(tmp_path):
+    "--weights-only leaves constant channels: folded where exact by default, all of them with --constants approx."
+    common = ('alexnet', '--input-shape', '3,64,64', '--weights-only', '--quiet')
+    exact = run('prune', *common, '-o', str(tmp_path/'e.pt'), '--layers')
+    approx = run('prune', *common, '--constants', 'approx', '-o', str(tmp_path/'a.pt'))
+    glob = run('report', *common, '--context', 'global')
+    assert exact.returncode == approx.returncode == glob.returncode == 0, exact.stderr + approx.stderr + glob.stderr
+    assert 'weights only' in exact.stdout and 'zero-pads' in exact.stdout and 'folded' in exact.stdout
+    assert 'folded approximately' in approx.stdout and '50% of all prunable channels, weakest first' in glob.stdout
+    import re
+    diff = lambda out: float(re.search(r"max \|output difference\| on a random batch of \d+: (\S+)", out).group(1))
+    assert diff(exact.stdout) < 1e-6 and diff(approx.stdout) > 10 * diff(exact.stdout)

@@ -32,7 +32,11 @@ def test_round_to_never_removes_live_channels(name):
     "round_to=8: every producer width is a multiple of 8 (or untouched), only dead channels go, the output is the same."
     model, pruned, pruner, graph, chosen, x = pruned_model(name, round_to=8)
     plan, root = pruner.plan, graph.roots()
-    assert plan.removed <= chosen                      # nothing live removed
+    # nothing live removed: only the chosen, channels read only by zero weights, and constants folded exactly
+    g = pruner.graph; r = g.roots(); read_live = set()
+    for u in g.uses: read_live |= {int(c) for c in r[u.slots[(u.slots >= 0) & ~u.dead]]}
+    assert not (plan.removed - plan.folded - chosen) & read_live
+    assert plan.exact
     for (owner, kind), slots in graph.dims.items():
         if kind in ('out', 'chan') and (owner, kind) in plan.keep:
             assert len(plan.keep[owner, kind]) % 8 == 0, f"{owner}: {len(plan.keep[owner, kind])}"

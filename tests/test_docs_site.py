@@ -147,11 +147,11 @@ def test_page_loads(browser, base_url, page):
 
 def test_hidden_and_exported_cells(browser, base_url):
     "`#| hide` cells are not on the page; the source of exported functions is."
-    load(browser, base_url + 'analysis.html')
+    load(browser, base_url + 'sparsifier.html')
     text = browser.find_element('tag name', 'article').text
     assert 'from nbdev.showdoc import show_doc' not in text and '#| export' not in text and '#| hide' not in text
-    assert 'def zero_channels(model: nn.Module, graph: ChannelGraph, channels):' in text   # the exported source
-    assert 'Make each channel class in `channels` dead' in text or 'Make each channel class in channels dead' in text
+    assert 'def zero_channels(model: nn.Module, graph: ChannelGraph, channels, biases: bool = True):' in text   # the exported source
+    assert 'Zero each channel class in `channels` in every layer' in text or 'Zero each channel class in channels in every layer' in text
 
 def test_internal_links_resolve(browser, base_url):
     "Every link to a page of the site, from every page of the site, reaches a file that exists (HTTP 200), and its anchor is on it."

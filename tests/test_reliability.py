@@ -4,7 +4,8 @@ import copy, math, re
 import numpy as np, pytest, torch, torch.nn as nn, torch.nn.functional as F
 import torch.nn.utils.prune as torch_prune
 from hypothesis import HealthCheck, given, settings, strategies as st
-from fasterai.sparse.analysis import analyse, zero_channels
+from fasterai.sparse.analysis import analyse
+from fasterai.sparse.sparsifier import zero_channels
 from fasterai.sparse.pruner import Pruner, n_params
 
 # ============================================================================ helpers

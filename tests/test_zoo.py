@@ -88,17 +88,19 @@ def test_parameter_count_is_exact():
     for k, p in pruned.named_parameters():
         if p.shape == orig[k].shape: assert torch.equal(p, orig[k]), k
 
-def test_constant_channels_are_kept():
-    "Zeroed conv filters whose BatchNorm still shifts them output a constant, not zero: kept, output unchanged."
+def test_constant_channels_fold_only_where_exact():
+    """Zeroed conv filters whose BatchNorm still shifts them output a constant, not zero. Read by a
+    zero-padded conv they stay; the last conv's, read through pooling by a Linear, fold; output unchanged."""
     torch.manual_seed(0)
     model = trained_like(build('vgg16_bn'))
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.Conv2d): m.weight[: m.out_channels // 2] = 0; m.bias[: m.out_channels // 2] = 0
     x = torch.randn(2, 3, 32, 32)
+    convs = lambda net: [m.out_channels for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
     pruned = Pruner().prune_model(model, x[:1])
-    convs = [m for m in pruned.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert all(c.out_channels == o.out_channels for c, o in zip(convs, [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]))
+    assert convs(pruned) == convs(model)[:-1] + [convs(model)[-1] // 2]
+    assert convs(Pruner(constants='keep').prune_model(model, x[:1])) == convs(model)
     with torch.no_grad(): assert torch.allclose(model(x), pruned(x), atol=1e-5, rtol=1e-5)
 
 def test_sum_zero_filter_is_kept():

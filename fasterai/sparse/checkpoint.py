@@ -37,6 +37,15 @@ def _shrink_to(module: nn.Module, name: str, shape):
     if isinstance(t, nn.Parameter): setattr(module, name, nn.Parameter(new, requires_grad=t.requires_grad))
     else: module._buffers[name] = new
 
+def _add_folded_biases(model: nn.Module, sd: dict):
+    "Give a conv/Linear without bias the bias that folding constant channels into it created in the saved model."
+    for key in sd:
+        path, _, name = key.rpartition('.')
+        try: m = model.get_submodule(path)
+        except AttributeError: continue
+        if name == 'bias' and isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) and m.bias is None:
+            m.bias = nn.Parameter(torch.empty(0, dtype=m.weight.dtype, device=m.weight.device), requires_grad=m.weight.requires_grad)
+
 def load_pruned(model_or_builder, path, map_location=None) -> nn.Module:
     "Shrink a freshly built original model (or `builder()`'s) to the widths saved in `path` and load its weights."
     path = Path(path)
@@ -47,7 +56,9 @@ def load_pruned(model_or_builder, path, map_location=None) -> nn.Module:
     model = model_or_builder if isinstance(model_or_builder, nn.Module) else model_or_builder()
     cls = f"{type(model).__module__}.{type(model).__qualname__}"
     if cls != ckpt['class']: raise CheckpointError(f"{path} holds a pruned {ckpt['class']}, not a {cls}: build the architecture it was pruned from")
-    sd, own = ckpt['state_dict'], model.state_dict()
+    sd = ckpt['state_dict']
+    _add_folded_biases(model, sd)
+    own = model.state_dict()
     missing, unexpected = sorted(own.keys() - sd.keys()), sorted(sd.keys() - own.keys())
     if missing or unexpected:
         raise CheckpointError(f"{path} does not fit this {type(model).__name__}: missing {missing[:5]}, unexpected {unexpected[:5]}. "

@@ -9,7 +9,7 @@ __all__ = ['shape_rule', 'sized_shape_rule', 'conv_rule', 'linear_rule', 'bn_kee
 # %% ../../nbs/02_rules.ipynb #42c0c262
 import operator
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
-from .graph import SlotMap, Call, ChannelGraph, register_rule, _is_tensor, _flat
+from .graph import SlotMap, Call, ChannelGraph, register_rule, _is_tensor, _flat, CONST, CONST_INSIDE
 
 # %% ../../nbs/02_rules.ipynb #659fe46c
 def _weight_nonzero(w) -> np.ndarray:
@@ -21,37 +21,65 @@ def _weight_nonzero(w) -> np.ndarray:
 def _bias_zero(m, n) -> np.ndarray:
     return np.ones(n, bool) if getattr(m, 'bias', None) is None else (m.bias.detach() == 0).cpu().numpy()
 
+def _pad_level(m) -> int:
+    "How constant a constant input stays through conv `m`'s padding: CONST, or CONST_INSIDE where zero padding changes the border."
+    pad = m.padding
+    padded = (pad == 'same' and any(k > 1 for k in m.kernel_size)) if isinstance(pad, str) else any(p > 0 for p in pad)
+    return CONST_INSIDE if padded and m.padding_mode == 'zeros' else CONST
+
+def _centre(x: torch.Tensor, axis: int) -> torch.Tensor:
+    "The value of every index along `axis` at the centre of the first sample (where a constant is what a consumer sees)."
+    x = x.detach().movedim(axis, -1).reshape(-1, x.shape[axis]) if axis in (-1, x.ndim - 1) else x.detach()
+    if x.ndim == 2: return x[0].clone()
+    return x[(0, slice(None)) + tuple(s // 2 for s in x.shape[2:])].clone()
+
+def _seen_uniform(x: torch.Tensor, axis: int, lv, dead) -> np.ndarray:
+    """`lv` with CONST lowered to 0 wherever the example input is not one value along every other axis: a
+    parameter (a position embedding, say) is input-independent but need not be the same at every position."""
+    idx = np.nonzero((lv == CONST) & ~dead)[0]
+    if not len(idx): return lv
+    xs = x.detach().movedim(axis, 0).index_select(0, torch.as_tensor(idx, device=x.device)).reshape(len(idx), -1)
+    lv = lv.copy(); lv[idx[(xs.amax(1) != xs.amin(1)).cpu().numpy()]] = 0
+    return lv
+
+def _row_const(read, lv_rows) -> np.ndarray:
+    "Constancy of each output row: CONST when it reads nothing live, else the least constant input it reads."
+    return np.where(read, lv_rows, CONST).min(1)
+
 # %% ../../nbs/02_rules.ipynb #4723a5b4
 @register_rule(modules=(nn.Conv1d, nn.Conv2d, nn.Conv3d))
 def conv_rule(g: ChannelGraph, c: Call):
     "Convolutions: consume input channels, produce output channels; depthwise ones pass channels through."
     m, x = c.module, c.sargs[0]
     cin, cout, G = m.in_channels, m.out_channels, m.groups
-    ins, zin = g.along(x, 1, cin)
+    ins, zin, lv = g.along(x, 1, cin)
+    lv = np.minimum(_seen_uniform(c.args[0], 1, lv, zin), _pad_level(m))   # as this conv sees its inputs
     nz, bz = _weight_nonzero(m.weight), _bias_zero(m, cout)      # nz: (cout, cin/G) non-zero kernels
     if G > 1 and cin == G and cout == G:                            # depthwise: channel k in is channel k out
         g.dim(c.name, 'chan', ins, m)
-        return g.slotmap(ins, (zin | ~nz[:, 0]) & bz, 1, c.out.ndim)
+        read = ~zin & nz[:, 0]
+        return g.slotmap(ins, ~read & bz, 1, c.out.ndim, np.where(read, lv, CONST))
     cin_g, cout_g = cin // G, cout // G
-    zin_rows = zin.reshape(G, cin_g)[np.arange(cout) // cout_g]      # each row sees its own group's inputs
-    zout = ~(nz & ~zin_rows).any(1) & bz
+    rows = np.arange(cout) // cout_g                                # each row sees its own group's inputs
+    read = nz & ~zin.reshape(G, cin_g)[rows]
     unused = ~nz.reshape(G, cout_g, cin_g).any(1).reshape(cin)
     outs = g.producer(c.name, cout, m)
-    g.dim(c.name, 'in', ins); g.use(ins, zin | unused)
+    g.dim(c.name, 'in', ins); g.use(ins, zin | unused, c.name, lv, _centre(c.args[0], 1))
     if G > 1: g.grouped[c.name] = G
-    return g.slotmap(outs, zout, 1, c.out.ndim)
+    return g.slotmap(outs, ~read.any(1) & bz, 1, c.out.ndim, _row_const(read, lv.reshape(G, cin_g)[rows]))
 
 # %% ../../nbs/02_rules.ipynb #8bb1b67a
 @register_rule(modules=(nn.Linear,))
 def linear_rule(g: ChannelGraph, c: Call):
     "Linear layers: consume the last axis, produce fresh units along it."
     m, x = c.module, c.sargs[0]
-    ins, zin = g.along(x, -1, m.in_features)
+    ins, zin, lv = g.along(x, -1, m.in_features)
+    lv = _seen_uniform(c.args[0], -1, lv, zin)
     nz, bz = _weight_nonzero(m.weight), _bias_zero(m, m.out_features)
-    zout = ~(nz & ~zin[None]).any(1) & bz
+    read = nz & ~zin[None]
     outs = g.producer(c.name, m.out_features, m)
-    g.dim(c.name, 'in', ins); g.use(ins, zin | ~nz.any(0))
-    return g.slotmap(outs, zout, c.out.ndim - 1, c.out.ndim)
+    g.dim(c.name, 'in', ins); g.use(ins, zin | ~nz.any(0), c.name, lv, _centre(c.args[0], -1))
+    return g.slotmap(outs, ~read.any(1) & bz, c.out.ndim - 1, c.out.ndim, _row_const(read, np.broadcast_to(lv, nz.shape)))
 
 # %% ../../nbs/02_rules.ipynb #37a785dd
 def bn_keeps_zero(bn) -> np.ndarray:
@@ -64,9 +92,9 @@ def bn_keeps_zero(bn) -> np.ndarray:
 def batchnorm_rule(g: ChannelGraph, c: Call):
     "BatchNorm: per-channel, passes slots; a zero stays zero only where `bn_keeps_zero`."
     m, x = c.module, c.sargs[0]
-    ch, zin = g.along(x, 1, m.num_features)
+    ch, zin, lv = g.along(x, 1, m.num_features)
     g.dim(c.name, 'chan', ch, m)
-    return g.slotmap(ch, zin & bn_keeps_zero(m), 1, c.out.ndim)
+    return g.slotmap(ch, zin & bn_keeps_zero(m), 1, c.out.ndim, lv)   # an affine map of a constant is constant
 
 # %% ../../nbs/02_rules.ipynb #b73548fc
 _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish,
@@ -94,26 +122,27 @@ _TORCHVISION_UNARY = ('torchvision.ops.stochastic_depth.stochastic_depth',)
 
 @register_rule(modules=_ACTIVATIONS, functions=_UNARY_FUNCTIONS + _TORCHVISION_UNARY, methods=_UNARY_METHODS)
 def unary_rule(g: ChannelGraph, c: Call):
-    "Elementwise ops of one tensor: slots unchanged, dead stays dead where f(0) == 0."
+    "Elementwise ops of one tensor: slots and constancy unchanged, dead stays dead where f(0) == 0."
     x = c.sargs[0]
-    return SlotMap(x.ids, x.zero & _zero_to_zero(c))
+    return SlotMap(x.ids, x.zero & _zero_to_zero(c), x.const)
 
 # %% ../../nbs/02_rules.ipynb #4b2c5dbb
 def _binary(kind):
     def rule(g: ChannelGraph, c: Call):
         parts = []
         for v, s in zip(c.args[:2], c.sargs[:2]):
-            if isinstance(s, SlotMap): parts.append((s.ids, s.zero, None))
-            elif isinstance(v, (int, float, bool)): parts.append((torch.tensor(-1), torch.tensor(v == 0), v))
+            if isinstance(s, SlotMap): parts.append((s.ids, s.zero, s.const, None))
+            elif isinstance(v, (int, float, bool)): parts.append((torch.tensor(-1), torch.tensor(v == 0), torch.tensor(CONST, dtype=torch.int8), v))
             else: return g.unknown(c)
-        (ia, za, _), (ib, zb, vb) = parts
-        ia, ib, za, zb = torch.broadcast_tensors(ia, ib, za, zb)
+        (ia, za, ca, _), (ib, zb, cb, vb) = parts
+        ia, ib, za, zb, ca, cb = torch.broadcast_tensors(ia, ib, za, zb, ca, cb)
         g.uf.union(ia.numpy(), ib.numpy())          # the same position is the same channel
-        ids = torch.where(ia >= 0, ia, ib)
+        ids, const = torch.where(ia >= 0, ia, ib), torch.minimum(ca, cb)
         if kind in ('add', 'sub'): zero = za & zb
         elif kind == 'mul': zero = za | zb
         else: zero = za & (vb is not None and vb != 0)
-        return g.compress(SlotMap(ids.clone(), zero.clone()))
+        const = torch.where(zero, CONST, const).to(torch.int8)
+        return g.compress(SlotMap(ids.clone(), zero.clone(), const.clone()))
     rule.__doc__ = f"Elementwise `{kind}`: merges the slots at each broadcast position."
     return rule
 
@@ -143,7 +172,21 @@ def spatial_rule(g: ChannelGraph, c: Call):
     "Pooling and resizing over the axes after the channel axis."
     x = c.sargs[0]
     if any(s > 1 for s in x.ids.shape[2:]) or not _is_tensor(c.out): return g.unknown(c)
+    if _averages_padding(c): return SlotMap(x.ids, x.zero, x.const.clamp(max=CONST_INSIDE))
     return x
+
+def _averages_padding(c: Call) -> bool:
+    "An average pool whose windows at the border count zero padding."
+    if c.node.op == 'call_module':
+        m = c.module
+        if not isinstance(m, (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)): return False
+        pad, count = m.padding, m.count_include_pad
+    elif c.node.target in (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d):
+        a = list(c.args) + [None] * 6
+        pad = c.kwargs.get('padding', a[3] if a[3] is not None else 0)
+        count = c.kwargs.get('count_include_pad', a[5] if a[5] is not None else True)
+    else: return False
+    return bool(count) and any(p > 0 for p in ((pad,) if isinstance(pad, int) else pad))
 
 @register_rule(functions=(torch.mean, torch.sum, torch.amax, torch.amin), methods=('mean', 'sum', 'amax', 'amin'))
 def reduce_rule(g: ChannelGraph, c: Call):
@@ -155,7 +198,7 @@ def reduce_rule(g: ChannelGraph, c: Call):
     if any(x.ids.shape[d] > 1 for d in dims): return g.unknown(c, f"{c.describe()} reduces over channels")
     if keepdim: return x
     keep = [a for a in range(nd) if a not in dims]
-    return SlotMap(x.ids.reshape([x.ids.shape[a] for a in keep]), x.zero.reshape([x.zero.shape[a] for a in keep]))
+    return SlotMap(*(t.reshape([t.shape[a] for a in keep]) for t in (x.ids, x.zero, x.const)))
 
 # %% ../../nbs/02_rules.ipynb #e3865774
 def _normal(seq):
@@ -185,13 +228,13 @@ def _literal_channel_size(c: Call, out: SlotMap) -> bool:
 def _shape(sized: bool):
     def rule(g: ChannelGraph, c: Call):
         x, xr = c.sargs[0], c.args[0]
-        ids, zero = x.full(xr.shape)
+        ids, zero, const = x.full(xr.shape)
         if c.node.op == 'call_module': fn = c.module
         elif c.node.op == 'call_function': fn = lambda t: c.node.target(t, *c.args[1:], **c.kwargs)
         else: fn = lambda t: getattr(t, c.node.target)(*c.args[1:], **c.kwargs)
-        try: oi, oz = fn(ids), fn(zero)
+        try: oi, oz, oc = fn(ids), fn(zero), fn(const)
         except Exception: return g.unknown(c, f"{c.describe()} could not be followed")
-        outs = [g.compress(SlotMap(i, z)) for i, z in zip(_flat(oi), _flat(oz))]
+        outs = [g.compress(SlotMap(i, z, k)) for i, z, k in zip(_flat(oi), _flat(oz), _flat(oc))]
         if sized:
             seq = _normal(_sequence(g.compress(x)))
             same = lambda o: seq is not None and _sequence(o) is not None and np.array_equal(_normal(_sequence(o)), seq)
@@ -217,15 +260,15 @@ def cat_rule(g: ChannelGraph, c: Call):
     dim = c.kwargs.get('dim', c.kwargs.get('axis', c.args[1] if len(c.args) > 1 else 0)) % tensors[0].ndim
     varying = set(a for s in states for a in s.varying)
     if dim not in varying and len(varying) <= 1:
-        ids, zero = states[0].ids, states[0].zero
+        ids, zero, const = states[0].ids, states[0].zero, states[0].const
         for s in states[1:]:
             ia, ib = torch.broadcast_tensors(ids, s.ids); g.uf.union(ia.numpy(), ib.numpy())
-            ids, zero = torch.where(ia >= 0, ia, ib), zero & s.zero
-        return g.compress(SlotMap(ids.clone(), zero.clone()))
+            ids, zero, const = torch.where(ia >= 0, ia, ib), zero & s.zero, torch.minimum(const, s.const)
+        return g.compress(SlotMap(ids.clone(), zero.clone(), const.clone()))
     # expand only where needed: the cat axis to each input's real size, other axes where any input varies
     shape = lambda t: [t.shape[a] if a == dim or a in varying else 1 for a in range(t.ndim)]
-    parts = [(s.ids.expand(shape(t)), s.zero.expand(shape(t))) for s, t in zip(states, tensors)]
-    return g.compress(SlotMap(torch.cat([i for i, _ in parts], dim), torch.cat([z for _, z in parts], dim)))
+    parts = [[m.expand(shape(t)) for m in (s.ids, s.zero, s.const)] for s, t in zip(states, tensors)]
+    return g.compress(SlotMap(*(torch.cat([p[k] for p in parts], dim) for k in range(3))))
 
 # %% ../../nbs/02_rules.ipynb #5a6fcea9
 @register_rule(modules=(nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm), functions=(F.layer_norm, F.group_norm))
