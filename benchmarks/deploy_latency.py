@@ -4,16 +4,18 @@ channels of every group removed. Everything is measured in one run, on this mach
 
     python benchmarks/deploy_latency.py [--models vgg16,resnet50,mobilenet_v2] [--repeats 15] [--sizes 1,32]
 
-Ratios are pruned / original (the original as the user has it: BatchNorms unfolded, contiguous);
-'ratio of ratios' = latency ratio / FLOPs ratio (1.0: the time follows the FLOPs exactly).
+Ratios are pruned / original. Two baselines: the original as the user has it (BatchNorms unfolded,
+contiguous: columns 'lat'), and the original given the same deployment options as the pruned model
+(fold_bn and channels_last where the row has them: columns 'same'), which isolates what pruning
+itself buys. 'r/r' = latency ratio / FLOPs ratio (1.0: the time follows the FLOPs exactly).
 """
 import argparse, os, platform
 import torch, torchvision
 from fasterai.sparse.analysis import analyse
 from fasterai.sparse.sparsifier import zero_channels, weakest_channels
-from fasterai.sparse.pruner import Pruner
+from fasterai.sparse.pruner import Pruner, count_flops
 from fasterai.sparse.deploy import fold_batchnorm
-from fasterai.cli import count_flops, latency
+from fasterai.cli import latency
 
 def median_seconds(model, x, repeats): return latency(model, x, repeats, warmup=3)
 
@@ -30,7 +32,9 @@ def main():
     a = ap.parse_args()
     print(f"# {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
           f"224x224 inputs, median of {a.repeats} runs after 3 warm-up runs")
-    print(f"{'model':14s} {'variant':28s} {'FLOPs ratio':>11s} " + " ".join(f"{'lat b'+s:>9s} {'r/r b'+s:>8s}" for s in a.sizes.split(',')))
+    sizes = a.sizes.split(',')
+    print(f"{'model':14s} {'variant':32s} {'FLOPs ratio':>11s} " +
+          " ".join(f"{'lat b'+s:>8s} {'r/r':>5s} {'same b'+s:>8s} {'r/r':>5s}" for s in sizes))
     for name in a.models.split(','):
         torch.manual_seed(0)
         model = torchvision.models.get_model(name, weights=None).eval()
@@ -40,17 +44,21 @@ def main():
         pruned8 = Pruner(round_to=8).prune_model(model, (x1,))
         variants = {'pruned': pruned, 'pruned + fold_bn': fold_batchnorm(pruned),
                     'pruned + fold_bn + round_to=8': fold_batchnorm(pruned8),
-                    'pruned + fold_bn + channels_last': fold_batchnorm(pruned).to(memory_format=torch.channels_last),
-                    'original + fold_bn (reference)': fold_batchnorm(model)}
+                    'pruned + fold_bn + channels_last': fold_batchnorm(pruned).to(memory_format=torch.channels_last)}
         f0 = count_flops(model, (x1,))
-        base = {s: median_seconds(model, torch.randn(int(s), 3, 224, 224), a.repeats) for s in a.sizes.split(',')}
+        cl = lambda t: t.to(memory_format=torch.channels_last)
+        inputs = {s: torch.randn(int(s), 3, 224, 224) for s in sizes}
+        # the original under each treatment: as it is, folded, folded and channels_last
+        originals = {'': (model, False), 'fold': (fold_batchnorm(model), False), 'fold+cl': (cl(fold_batchnorm(model)), True)}
+        base = {k: {s: median_seconds(m, cl(inputs[s]) if last else inputs[s], a.repeats) for s in sizes}
+                for k, (m, last) in originals.items()}
         for label, m in variants.items():
+            same = ('fold+cl' if 'channels_last' in label else 'fold' if 'fold_bn' in label else '')
             fr = count_flops(m, (x1,)) / f0; cells = []
-            for s in a.sizes.split(','):
-                xs = torch.randn(int(s), 3, 224, 224)
-                if 'channels_last' in label: xs = xs.to(memory_format=torch.channels_last)
-                lr = median_seconds(m, xs, a.repeats) / base[s]
-                cells.append(f"{lr:9.3f} {lr/fr:8.2f}")
-            print(f"{name:14s} {label:28s} {fr:11.3f} " + " ".join(cells), flush=True)
+            for s in sizes:
+                t = median_seconds(m, cl(inputs[s]) if 'channels_last' in label else inputs[s], a.repeats)
+                lr, ls = t / base[''][s], t / base[same][s]
+                cells.append(f"{lr:8.3f} {lr/fr:5.2f} {ls:8.3f} {ls/fr:5.2f}")
+            print(f"{name:14s} {label:32s} {fr:11.3f} " + " ".join(cells), flush=True)
 
 if __name__ == '__main__': main()

@@ -4,7 +4,7 @@ import copy, time
 import numpy as np, pytest, torch
 from conftest import ZOO, RESULTS, build, trained_like, inject_dead, width
 from fasterai.sparse.analysis import analyse
-from fasterai.sparse.pruner import Pruner, n_params
+from fasterai.sparse.pruner import Pruner, n_params, count_flops
 from fasterai.sparse.checkpoint import save_pruned, load_pruned
 
 HALF = ['resnet18', 'mobilenet_v2', 'densenet121', 'efficientnet_b0', 'convnext_tiny', 'vit_b_16']
@@ -41,6 +41,9 @@ def check_model(name, dtype):
     for (owner, kind), slots in graph.dims.items():
         expected = int(sum(int(r) not in plan.removed for r in root[slots]))
         assert width(pruned.get_submodule(owner), kind) == expected, f"{name}: {owner}.{kind}"
+    # the report's FLOPs (from the layers' shapes, by torch's formulas) are what torch's FlopCounterMode counts on a run
+    rep = pruner.report
+    assert (rep.flops_before, rep.flops_after) == (count_flops(model, (x[:1],)), count_flops(pruned, (x[:1],))), name
     frac = 1 - n_params(pruned) / n_params(model)
     assert frac > 0.15, f"{name}: only {frac:.1%} of the parameters removed"
     RESULTS.append((name, str(dtype).split('.')[-1], frac, seconds))

@@ -25,13 +25,24 @@ class UnionFind:
         return ids
     def find(self, ids) -> np.ndarray:
         "The class (root slot) of each slot in `ids`."
-        ids = np.asarray(ids, dtype=np.int64); r = self.parent[ids]
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.size > self.n // 4: return self.compress()[ids]     # many slots: flatten every chain at once
+        r = self.parent[ids]
         while True:
             rr = self.parent[r]
             if np.array_equal(rr, r): break
             r = rr
         self.parent[ids] = r  # path compression
         return r
+    def compress(self) -> np.ndarray:
+        "Point every slot straight at its root (pointer jumping: the chains halve at each step); returns the roots."
+        p = self.parent[:self.n]
+        while True:
+            pp = p[p]
+            if np.array_equal(pp, p): break
+            p = pp
+        self.parent[:self.n] = p
+        return p
     def union(self, a, b):
         "Merge the classes of `a[i]` and `b[i]` for every `i` where both are slots (>= 0)."
         a, b = np.broadcast_arrays(np.asarray(a, dtype=np.int64).ravel(), np.asarray(b, dtype=np.int64).ravel())
@@ -148,6 +159,7 @@ class ChannelGraph:
         self.frozen = {}      # slot -> reason it must stay
         self.grouped = {}     # conv owner -> number of groups, for convs whose groups constrain removal
         self.kinds = {}       # owner -> module type name, for the report
+        self.zero_rows = {}   # conv/linear owner -> which of its output rows have all-zero weights, for the report
 
     def fresh(self, n:int) -> np.ndarray: return self.uf.new(n)
     def roots(self) -> np.ndarray: return self.uf.find(np.arange(self.uf.n))

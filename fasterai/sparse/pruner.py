@@ -7,12 +7,13 @@ __all__ = ['PruneReport', 'n_params', 'count_flops', 'Pruner', 'trained_like', '
 
 # %% ../../nbs/05_pruner.ipynb #990010c9
 import copy, time
+from contextlib import nullcontext
 from dataclasses import dataclass
 import numpy as np, torch, torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 from .trace import default_example_inputs, as_inputs, refuse_torchscript
 from .graph import _flat, FOLD_LEVELS
-from .analysis import analyse
+from .analysis import analyse, calls_flops
 from .surgery import apply_plan, shrink_conv, shrink_linear, shrink_batchnorm
 from fastcore.basics import patch_to, store_attr
 
@@ -26,7 +27,7 @@ class PruneReport:
     params_before: int
     params_after: int
     flops_before: int     # on the example inputs, counted by torch.utils.flop_counter
-    flops_after: int      # None when the pruned model was not run (verify=False)
+    flops_after: int      # None only for models with FLOPs outside conv/Linear layers, pruned with verify=False
     max_abs_diff: float   # between original and pruned outputs on the example inputs; None when not run
     exact: bool           # False when constants were folded approximately (constants='approx')
     seconds: float
@@ -45,7 +46,7 @@ class PruneReport:
         ratio = lambda a, b: f"{b:,} -> {a:,} ({a / max(b, 1):.3f})"
         lines.append(f"parameters: {ratio(self.params_after, self.params_before)}, {self.removed_fraction:.1%} removed")
         lines.append("FLOPs: " + (ratio(self.flops_after, self.flops_before) if self.flops_after is not None else
-                                  f"{self.flops_before:,} before (pruned model not run: verify=False)"))
+                                  f"{self.flops_before:,} before (the pruned model was not run: verify=False)"))
         if self.max_abs_diff is not None:
             lines.append(f"max |output difference| {self.max_abs_diff:.3g}" + ("" if self.exact else " (constants folded approximately)"))
         lines.append(f"{self.seconds:.2f}s")
@@ -142,10 +143,13 @@ class Pruner:
         reference = (_run_checked(pruned, inputs) if half else graph.output) if check else None
         before = n_params(pruned)
         apply_plan(pruned, plan)
-        diff = flops_after = None
+        diff = None
+        # conv/Linear FLOPs follow from the new shapes; other ops (attention, say) are counted on a run of the pruned model
+        flops_after = None if graph.other_flops else calls_flops(graph, pruned)
         if check:
-            with FlopCounterMode(display=False) as counter: out = _run_checked(pruned, inputs)
-            diff, flops_after = _max_abs_diff(reference, out), counter.get_total_flops()
+            with FlopCounterMode(display=False) if graph.other_flops else nullcontext() as counter: out = _run_checked(pruned, inputs)
+            diff = _max_abs_diff(reference, out)
+            if graph.other_flops: flops_after = counter.get_total_flops()
             if plan.exact and not diff <= _tolerance(reference):
                 raise RuntimeError(f"Pruning changed the output of {type(model).__name__} by {diff:.3g}: this is a bug in "
                                    "fasterai, please report it with the model. " +
@@ -158,12 +162,18 @@ class Pruner:
 
     def _report(self, graph, plan, params, flops, diff, seconds) -> PruneReport:
         root = graph.roots(); layers = []
+        frozen, removed, folded = {}, np.zeros(len(root), bool), np.zeros(len(root), bool)
+        for s, why in graph.frozen.items(): frozen.setdefault(int(root[s]), why)
+        removed[list(plan.removed)] = True; folded[list(plan.folded)] = True
+        kept_dead = np.array(list(plan.kept_dead), dtype=np.int64)
         for (owner, kind), slots in graph.dims.items():
-            r = [int(s) for s in root[slots]]
-            gone = [s for s in r if s in plan.removed]; folded = sum(s in plan.folded for s in gone)
-            why = [plan.kept_dead[s] for s in r if s in plan.kept_dead]
-            layers.append(dict(layer=owner, type=graph.kinds.get(owner, ''), dim=kind, before=len(r), after=len(r) - len(gone),
-                               zero=len(gone) - folded, folded=folded, kept=len(why), why='; '.join(dict.fromkeys(why))))
+            r = root[slots]; gone = removed[r]; n_gone, n_folded = int(gone.sum()), int((gone & folded[r]).sum())
+            if kind == 'out':   # every zeroed filter still there, and why: the user zeroed it to see it go
+                still = np.nonzero(graph.zero_rows[owner] & ~gone)[0]
+                why = [plan.kept_dead.get(int(r[i])) or frozen.get(int(r[i])) or "coupled to a live channel" for i in still]
+            else: why = [plan.kept_dead[int(s)] for s in r[np.isin(r, kept_dead)]]
+            layers.append(dict(layer=owner, type=graph.kinds.get(owner, ''), dim=kind, before=len(r), after=len(r) - n_gone,
+                               zero=n_gone - n_folded, folded=n_folded, kept=len(why), why='; '.join(dict.fromkeys(why))))
         count = lambda reasons: {why: list(reasons).count(why) for why in dict.fromkeys(reasons)}
         return PruneReport(layers, count(plan.kept_dead.values()), count(graph.frozen.values()), *params, *flops,
                            diff, plan.exact, seconds)
