@@ -9,7 +9,7 @@ contiguous: columns 'lat'), and the original given the same deployment options a
 (fold_bn and channels_last where the row has them: columns 'same'), which isolates what pruning
 itself buys. 'r/r' = latency ratio / FLOPs ratio (1.0: the time follows the FLOPs exactly).
 """
-import argparse, os, platform
+import argparse, collections, os, platform
 import torch, torchvision
 from fasterai.sparse.analysis import analyse
 from fasterai.sparse.sparsifier import zero_channels, weakest_channels
@@ -29,6 +29,7 @@ def main():
     ap.add_argument('--repeats', type=int, default=15)
     ap.add_argument('--sizes', default='1,32', help="batch sizes")
     ap.add_argument('--sparsity', type=float, default=0.5)
+    ap.add_argument('--breakdown', action='store_true', help="also time each kind of op (torch.profiler, one run at the largest batch size)")
     a = ap.parse_args()
     print(f"# {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
           f"224x224 inputs, median of {a.repeats} runs after 3 warm-up runs")
@@ -60,5 +61,24 @@ def main():
                 lr, ls = t / base[''][s], t / base[same][s]
                 cells.append(f"{lr:8.3f} {lr/fr:5.2f} {ls:8.3f} {ls/fr:5.2f}")
             print(f"{name:14s} {label:32s} {fr:11.3f} " + " ".join(cells), flush=True)
+        if a.breakdown: breakdown(name, model, pruned, inputs[sizes[-1]])
+
+OPS = {'aten::conv2d': 'conv', 'aten::linear': 'linear', 'aten::max_pool2d': 'max pool', 'aten::adaptive_avg_pool2d': 'avg pool',
+       'aten::relu_': 'relu', 'aten::relu': 'relu', 'aten::batch_norm': 'batch norm', 'aten::add': 'add', 'aten::add_': 'add'}
+
+def breakdown(name, model, pruned, x):
+    "Milliseconds per kind of op in one forward of the original and the pruned model, and their ratio."
+    from torch.profiler import profile, ProfilerActivity
+    def per_op(m):
+        with torch.no_grad():
+            m(x)
+            with profile(activities=[ProfilerActivity.CPU]) as prof: m(x)
+        ms = collections.Counter()
+        for e in prof.key_averages():
+            if e.key in OPS: ms[OPS[e.key]] += e.cpu_time_total / 1e3
+        return ms
+    a, b = per_op(model), per_op(pruned)
+    print(f"{name}: time per kind of op at batch {x.shape[0]} (pruned, not folded), ms")
+    for k in a: print(f"  {k:12s} original {a[k]:9.1f}  pruned {b[k]:9.1f}  ratio {b[k] / a[k]:.3f}", flush=True)
 
 if __name__ == '__main__': main()
