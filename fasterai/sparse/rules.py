@@ -42,8 +42,10 @@ def _seen_uniform(x: torch.Tensor, axis: int, lv, dead) -> np.ndarray:
     lv = lv.copy(); lv[idx[(xs.amax(1) != xs.amin(1)).cpu().numpy()]] = 0
     return lv
 
-def _row_const(read, lv_rows) -> np.ndarray:
+def _row_const(read, lv_rows, live) -> np.ndarray:
     "Constancy of each output row: CONST when it reads nothing live, else the least constant input it reads."
+    if not (lv_rows[live] > 0).any():   # no live input is constant (the usual case): skip the full product
+        return np.where(read.any(1), 0, CONST).astype(np.int8)
     return np.where(read, lv_rows, CONST).min(1)
 
 # %% ../../nbs/02_rules.ipynb #4723a5b4
@@ -66,7 +68,7 @@ def conv_rule(g: ChannelGraph, c: Call):
     outs = g.producer(c.name, cout, m); g.zero_rows[c.name] = ~nz.any(1)
     g.dim(c.name, 'in', ins); g.use(ins, zin | unused, c.name, lv, _centre(c.args[0], 1))
     if G > 1: g.grouped[c.name] = G
-    return g.slotmap(outs, ~read.any(1) & bz, 1, c.out.ndim, _row_const(read, lv.reshape(G, cin_g)[rows]))
+    return g.slotmap(outs, ~read.any(1) & bz, 1, c.out.ndim, _row_const(read, lv.reshape(G, cin_g)[rows], ~zin.reshape(G, cin_g)[rows]))
 
 # %% ../../nbs/02_rules.ipynb #8bb1b67a
 @register_rule(modules=(nn.Linear,))
@@ -79,7 +81,7 @@ def linear_rule(g: ChannelGraph, c: Call):
     read = nz & ~zin[None]
     outs = g.producer(c.name, m.out_features, m); g.zero_rows[c.name] = ~nz.any(1)
     g.dim(c.name, 'in', ins); g.use(ins, zin | ~nz.any(0), c.name, lv, _centre(c.args[0], -1))
-    return g.slotmap(outs, ~read.any(1) & bz, c.out.ndim - 1, c.out.ndim, _row_const(read, np.broadcast_to(lv, nz.shape)))
+    return g.slotmap(outs, ~read.any(1) & bz, c.out.ndim - 1, c.out.ndim, _row_const(read, lv, ~zin))
 
 # %% ../../nbs/02_rules.ipynb #37a785dd
 def bn_keeps_zero(bn) -> np.ndarray:

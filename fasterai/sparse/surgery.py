@@ -44,13 +44,17 @@ def shrink_conv(conv: nn.Module, out_keep=None, in_keep=None):
     return conv
 
 # %% ../../nbs/04_surgery.ipynb #60339cab
+@torch.no_grad()
 def shrink_linear(lin: nn.Linear, out_keep=None, in_keep=None):
     "Keep output units `out_keep` and input features `in_keep` of a Linear (None keeps all)."
-    if out_keep is not None:
-        shrink_param(lin, 'weight', 0, out_keep)
-        if lin.bias is not None: shrink_param(lin, 'bias', 0, out_keep)
-        lin.out_features = len(out_keep)
-    if in_keep is not None: shrink_param(lin, 'weight', 1, in_keep); lin.in_features = len(in_keep)
+    if out_keep is None and in_keep is None: return lin
+    W = lin.weight.detach()
+    rows, cols = (_index(k, W) if k is not None else None for k in (out_keep, in_keep))
+    # one gather when both shrink: a large classifier is copied once, not once per axis
+    new = (W.index_select(0, rows) if cols is None else W.index_select(1, cols) if rows is None else W[rows[:, None], cols[None, :]])
+    lin.weight = nn.Parameter(new, requires_grad=lin.weight.requires_grad)
+    if rows is not None and lin.bias is not None: shrink_param(lin, 'bias', 0, out_keep)
+    lin.out_features, lin.in_features = new.shape
     return lin
 
 def shrink_batchnorm(bn: nn.Module, keep):
