@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['CONST', 'CONST_INSIDE', 'MODULE_RULES', 'FUNCTION_RULES', 'METHOD_RULES', 'FOLD_LEVELS', 'UnionFind', 'SlotMap',
-           'Call', 'register_rule', 'find_rule', 'Use', 'ChannelGraph', 'Plan', 'ChannelGroup']
+           'Call', 'register_rule', 'find_rule', 'Use', 'ChannelGraph', 'Plan', 'fold_level', 'ChannelGroup']
 
 # %% ../../nbs/01_graph.ipynb #075efe6b
 import operator
@@ -206,6 +206,11 @@ class ChannelGraph:
         for sm in _states(struct):
             ids = sm.ids.numpy().ravel()
             for s in np.unique(ids[ids >= 0]): self.frozen.setdefault(int(s), reason)
+    def frozen_roots(self, root=None) -> dict:
+        "Channel class (root slot) -> why it is frozen."
+        root = self.roots() if root is None else root; out = {}
+        for s, why in self.frozen.items(): out.setdefault(int(root[s]), why)
+        return out
     def frozen_like(self, out, reason:str):
         "Fresh frozen slots for every tensor in `out`, the result of an op we do not follow."
         if _is_tensor(out):
@@ -270,6 +275,11 @@ def _slice_axis(mask: np.ndarray):
 # %% ../../nbs/01_graph.ipynb #e54f3e83
 FOLD_LEVELS = {'keep': CONST + 1, 'exact': CONST, 'approx': CONST_INSIDE}   # least constancy folded, per mode
 
+def fold_level(constants: str) -> int:
+    "The least constancy that mode `constants` folds; a clear error for an unknown mode."
+    if constants not in FOLD_LEVELS: raise ValueError(f"constants must be one of {tuple(FOLD_LEVELS)}, got {constants!r}")
+    return FOLD_LEVELS[constants]
+
 def _why_constant_kept(use, constants, calls) -> str:
     if calls[use.owner] > 1: return f"constant, but {use.owner} is called more than once: one bias cannot absorb it"
     if constants == 'keep': return "constant, not folded (constants='keep')"
@@ -279,26 +289,22 @@ def _why_constant_kept(use, constants, calls) -> str:
 @patch
 def decide(self: ChannelGraph, round_to: int = 1, constants: str = 'exact') -> Plan:
     "Which channels go: dead or foldable-constant at every use, never frozen, leaving valid layers (widths multiples of `round_to` where they allow)."
-    if constants not in FOLD_LEVELS: raise ValueError(f"constants must be one of {tuple(FOLD_LEVELS)}, got {constants!r}")
-    root = self.roots(); n = self.uf.n; level = FOLD_LEVELS[constants]
+    root = self.roots(); n = self.uf.n; level = fold_level(constants)
     calls = {}
     for u in self.uses: calls[u.owner] = calls.get(u.owner, 0) + 1
-    live, frozen, constant = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
+    live, frozen, varies = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
     kept_dead, why = {}, {}
     for u in self.uses:
         ok = (u.slots >= 0) & ~u.dead
         foldable = u.const >= level if calls[u.owner] == 1 and u.values is not None else np.zeros(len(ok), bool)
         live[root[u.slots[ok & ~foldable]]] = True
-        constant[root[u.slots[ok & (u.const >= CONST_INSIDE)]]] = True
+        varies[root[u.slots[ok & (u.const < CONST_INSIDE)]]] = True
         for i in np.nonzero(ok & ~foldable & (u.const >= CONST_INSIDE))[0]:
             why.setdefault(int(root[u.slots[i]]), _why_constant_kept(u, constants, calls))
-    for u in self.uses:   # a channel live anywhere is live: its constancy elsewhere does not matter
-        live_read = (u.slots >= 0) & ~u.dead & (u.const < CONST_INSIDE)
-        constant[root[u.slots[live_read]]] = False
     for s in self.frozen: frozen[root[s]] = True
     removed = ~live & ~frozen
-    for r, reason in why.items():   # constant channels the mode keeps, and nothing else keeps
-        if constant[r] and not frozen[r]: kept_dead[r] = reason
+    for r, reason in why.items():   # constant channels the mode keeps, and nothing else keeps: not varying, not frozen
+        if not varies[r] and not frozen[r]: kept_dead[r] = reason
     while self._constrain(removed, root, kept_dead, round_to): pass
     folds, folded = {}, set()
     for u in self.uses:
@@ -364,6 +370,10 @@ class ChannelGroup:
     @property
     def width(self) -> int: return len(self.channels)
     @property
+    def free(self) -> list:
+        "The channels nothing freezes, in order."
+        return [c for c in self.channels if c not in self.frozen]
+    @property
     def prunable(self) -> bool:
         "Has a producer and some channel that is not frozen."
         return any(k == 'out' for _, k in self.dims) and len(self.frozen) < len(self.channels)
@@ -381,8 +391,7 @@ def groups(self: ChannelGraph) -> list:
             if r in first: linked.union([first[r]], [i])
             else: first[r] = i
     comp = linked.find(np.arange(len(keys)))
-    frozen = {}
-    for s, why in self.frozen.items(): frozen.setdefault(int(root[s]), why)
+    frozen = self.frozen_roots(root)
     out = []
     for c in np.unique(comp):
         members = np.nonzero(comp == c)[0]

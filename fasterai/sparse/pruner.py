@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np, torch, torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 from .trace import default_example_inputs, as_inputs, refuse_torchscript
-from .graph import _flat, FOLD_LEVELS
-from .analysis import analyse, calls_flops
+from .graph import _flat, fold_level
+from .analysis import analyse, calls_flops, eval_mode
 from .surgery import apply_plan, shrink_conv, shrink_linear, shrink_batchnorm
 from fastcore.basics import patch_to, store_attr
 
@@ -116,7 +116,7 @@ def _make_masks_permanent(model: nn.Module):
 class Pruner:
     "Remove dead channels from a model, exactly: the pruned model computes the same function."
     def __init__(self, example_inputs=None, leaf_modules=(), verify=True, round_to=1, constants='exact'):
-        if constants not in FOLD_LEVELS: raise ValueError(f"constants must be one of {tuple(FOLD_LEVELS)}, got {constants!r}")
+        fold_level(constants)                                    # a bad mode fails here, not after copying a model
         store_attr('example_inputs,verify,round_to,constants'); self.leaf_modules, self.report = tuple(leaf_modules), None
 
     def prune_model(self, model: nn.Module, example_inputs=None, inplace: bool = False) -> nn.Module:
@@ -128,33 +128,27 @@ class Pruner:
         inputs = example_inputs if example_inputs is not None else self.example_inputs
         pruned = model if inplace else _copy(model)
         _make_masks_permanent(pruned)
-        modes = {m: m.training for m in pruned.modules()}
-        pruned.eval()
-        try:
+        with eval_mode(pruned):   # in place or not, a failure leaves every training flag as it was
             if inputs is None: inputs = default_example_inputs(pruned)
             inputs = as_inputs(inputs)
             graph = analyse(pruned, inputs, self.leaf_modules)
-        except Exception:
-            for m, mode in modes.items(): m.train(mode)      # in place or not, a failed analysis leaves the model as it was
-            raise
-        plan = graph.decide(self.round_to, self.constants)
-        check = self.verify or not plan.exact             # an approximate fold is always measured
-        half = any(p.dtype in _HALF for p in pruned.parameters())
-        reference = (_run_checked(pruned, inputs) if half else graph.output) if check else None
-        before = n_params(pruned)
-        apply_plan(pruned, plan)
-        diff = None
-        # conv/Linear FLOPs follow from the new shapes; other ops (attention, say) are counted on a run of the pruned model
-        flops_after = None if graph.other_flops else calls_flops(graph, pruned)
-        if check:
-            with FlopCounterMode(display=False) if graph.other_flops else nullcontext() as counter: out = _run_checked(pruned, inputs)
-            diff = _max_abs_diff(reference, out)
-            if graph.other_flops: flops_after = counter.get_total_flops()
-            if plan.exact and not diff <= _tolerance(reference):
-                raise RuntimeError(f"Pruning changed the output of {type(model).__name__} by {diff:.3g}: this is a bug in "
-                                   "fasterai, please report it with the model. " +
-                                   ("The model was pruned in place and is now wrong." if inplace else "Your model was not modified."))
-        for m, mode in modes.items(): m.train(mode)
+            plan = graph.decide(self.round_to, self.constants)
+            check = self.verify or not plan.exact             # an approximate fold is always measured
+            half = any(p.dtype in _HALF for p in pruned.parameters())
+            reference = (_run_checked(pruned, inputs) if half else graph.output) if check else None
+            before = n_params(pruned)
+            apply_plan(pruned, plan)
+            diff = None
+            # conv/Linear FLOPs follow from the new shapes; other ops (attention, say) are counted on a run of the pruned model
+            flops_after = None if graph.other_flops else calls_flops(graph, pruned)
+            if check:
+                with FlopCounterMode(display=False) if graph.other_flops else nullcontext() as counter: out = _run_checked(pruned, inputs)
+                diff = _max_abs_diff(reference, out)
+                if graph.other_flops: flops_after = counter.get_total_flops()
+                if plan.exact and not diff <= _tolerance(reference):
+                    raise RuntimeError(f"Pruning changed the output of {type(model).__name__} by {diff:.3g}: this is a bug in "
+                                       "fasterai, please report it with the model. " +
+                                       ("The model was pruned in place and is now wrong." if inplace else "Your model was not modified."))
         self.graph, self.plan = graph, plan
         self.report = self._report(graph, plan, (before, n_params(pruned)), (graph.flops, flops_after),
                                    diff, time.perf_counter() - t0)
@@ -162,8 +156,7 @@ class Pruner:
 
     def _report(self, graph, plan, params, flops, diff, seconds) -> PruneReport:
         root = graph.roots(); layers = []
-        frozen, removed, folded = {}, np.zeros(len(root), bool), np.zeros(len(root), bool)
-        for s, why in graph.frozen.items(): frozen.setdefault(int(root[s]), why)
+        frozen, removed, folded = graph.frozen_roots(root), np.zeros(len(root), bool), np.zeros(len(root), bool)
         removed[list(plan.removed)] = True; folded[list(plan.folded)] = True
         kept_dead = np.array(list(plan.kept_dead), dtype=np.int64)
         for (owner, kind), slots in graph.dims.items():

@@ -9,7 +9,7 @@ __all__ = ['CRITERIA', 'ALIASES', 'CONTEXTS', 'GRANULARITIES', 'zero_channels', 
 # %% ../../nbs/09_sparsifier.ipynb #403cc8b0
 import numpy as np, torch, torch.nn as nn
 from .graph import ChannelGraph
-from .analysis import analyse
+from .analysis import analyse, eval_mode
 
 # %% ../../nbs/09_sparsifier.ipynb #c5e6e052
 def _is_conv_or_linear(m): return isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))
@@ -56,6 +56,9 @@ def channel_scores(model: nn.Module, graph: ChannelGraph, criterion: str = 'l1',
         np.add.at(total, root[slots], norm); np.add.at(count, root[slots], 1)
     return total / np.maximum(count, 1)
 
+def _check_context(context):
+    if context not in CONTEXTS: raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+
 def _group_fraction(gr, fraction, rng):
     if isinstance(fraction, dict): return max([fraction.get(owner, 0) for owner, kind in gr.dims if kind != 'in'] + [0])
     if isinstance(fraction, tuple): return rng.uniform(*fraction)
@@ -71,11 +74,10 @@ def _check_fraction(fraction):
 def weakest_channels(model: nn.Module, graph: ChannelGraph, fraction, criterion: str = 'l1', seed: int = 0,
                      context: str = 'local') -> list:
     "The channel classes to zero: the `fraction` with the lowest score among the free channels of each prunable group (`'local'`) or of all of them (`'global'`)."
-    _check_fraction(fraction)
-    if context not in CONTEXTS: raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+    _check_fraction(fraction); _check_context(context)
     rng = np.random.default_rng(seed)
     score = channel_scores(model, graph, criterion, seed)
-    groups = [(gr, [c for c in gr.channels if c not in gr.frozen]) for gr in graph.groups() if gr.prunable]
+    groups = [(gr, gr.free) for gr in graph.groups() if gr.prunable]
     take = _layer_room(graph)
     if context == 'local':
         chosen = []
@@ -116,13 +118,10 @@ class Sparsifier:
         if granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {GRANULARITIES} (whole channels), got {granularity!r}: "
                              "the Pruner removes whole channels only, so weight-, kernel- or column-level zeros cannot make a model smaller")
-        if context not in CONTEXTS: raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+        _check_context(context)
         self.model, self.granularity, self.context, self.criteria = model, granularity, context, _criterion(criteria)
         self.biases, self.seed, self.chosen = biases, seed, []
-        modes = {m: m.training for m in model.modules()}
-        try: self.graph = analyse(model.eval(), example_inputs, leaf_modules)
-        finally:
-            for m, mode in modes.items(): m.train(mode)
+        with eval_mode(model): self.graph = analyse(model, example_inputs, leaf_modules)
 
     def sparsify_model(self, sparsity) -> nn.Module:
         "Zero the weakest `sparsity` (a fraction, a `(low, high)` range, or `{layer: fraction}`) of the channels; returns the model."
@@ -136,5 +135,5 @@ class Sparsifier:
 
     def sparsity(self) -> float:
         "The fraction of all free channels (of prunable groups) that are currently chosen."
-        free = sum(len([c for c in gr.channels if c not in gr.frozen]) for gr in self.graph.groups() if gr.prunable)
+        free = sum(len(gr.free) for gr in self.graph.groups() if gr.prunable)
         return len(self.chosen) / max(free, 1)
