@@ -93,9 +93,13 @@ def test_weights_only_exact_by_default(name, dtype):
 def test_weights_only_approx_removes_more(name):
     "constants='approx': every zeroed filter goes; the reported output difference is the measured one."
     model, x, sp = weights_only(name)
+    snap = snapshot(model)
     exact = Pruner().prune_model(model, x[:1])
     pruner = Pruner(constants='approx'); approx = pruner.prune_model(model, x[:1])
+    assert untouched(model, snap)
     with torch.no_grad(): measured = (model(x[:1]) - approx(x[:1])).abs().max().item()
+    with torch.no_grad(): y, y2 = model(x), exact(x)
+    assert ((y - y2).abs().max() / y.abs().max()).item() <= 1e-4     # the default stays exact beside it
     assert pruner.report.max_abs_diff == pytest.approx(measured, rel=1e-6, abs=1e-12)
     assert removed_all_chosen(sp, model, approx)
     if name in ALL_EXACT: assert n_params(approx) == n_params(exact) and pruner.report.exact
@@ -103,9 +107,13 @@ def test_weights_only_approx_removes_more(name):
 
 def test_keep_mode_removes_only_zeros():
     model, x, sp = weights_only('alexnet')
+    snap = snapshot(model)
     kept = Pruner(constants='keep').prune_model(model, x[:1])
     exact = Pruner().prune_model(model, x[:1])
-    assert n_params(kept) > n_params(exact)
+    assert n_params(kept) > n_params(exact) and untouched(model, snap)
+    with torch.no_grad(): y = model(x)
+    for pruned in (kept, exact):
+        with torch.no_grad(): assert ((y - pruned(x)).abs().max() / y.abs().max()).item() <= 1e-4
     with pytest.raises(ValueError, match='constants must be one of'): Pruner(constants='fold')
 
 def flops(model, x):
@@ -115,7 +123,11 @@ def flops(model, x):
 def test_report_matches_independent_counts():
     "Parameters, FLOPs, widths and per-layer removal counts, each recounted without the report."
     model, x, sp = weights_only('vgg16_bn')
+    snap = snapshot(model)
     pruner = Pruner(); pruned = pruner.prune_model(model, x[:1]); rep = pruner.report
+    assert untouched(model, snap)
+    with torch.no_grad(): y, y2 = model(x), pruned(x)
+    assert ((y - y2).abs().max() / y.abs().max()).item() <= 1e-4
     assert rep.params_before == sum(p.numel() for p in model.parameters())
     assert rep.params_after == sum(p.numel() for p in pruned.parameters())
     assert rep.flops_before == flops(model, x[:1]) and rep.flops_after == flops(pruned, x[:1])
@@ -160,7 +172,9 @@ def test_sparsifier_then_pruner_removes_that_fraction_of_every_group(name):
     model = trained_like(build(name)); x = torch.randn(2, 3, SPARSIFY[name], SPARSIFY[name])
     sp = Sparsifier(model, 'filter', 'local', 'l2', x[:1], biases=True)
     sp.sparsify_model(0.5)
+    snap = snapshot(model)
     pruned = Pruner().prune_model(model, x[:1])
+    assert untouched(model, snap)
     with torch.no_grad(): y, y2 = model(x), pruned(x)
     assert ((y - y2).abs().max() / y.abs().max()).item() <= 1e-4
     for gr, free in free_channels(sp.graph).values():
@@ -168,8 +182,7 @@ def test_sparsifier_then_pruner_removes_that_fraction_of_every_group(name):
         for owner, kind in gr.dims:
             if kind == 'param': continue
             before = sp.graph.dims[owner, kind]
-            # a dimension holds some of the group's channels (a Linear reading a flattened map holds each several times)
-            held = np.isin(sp.graph.roots()[before], gr.channels)
+            # a Linear reading a flattened map holds each channel several times: count indices, not channels
             removed = np.isin(sp.graph.roots()[before], [int(c) for c in sp.chosen])
             assert width(pruned.get_submodule(owner), kind) == len(before) - removed.sum(), (owner, kind)
         assert sum(int(c) in set(int(k) for k in sp.chosen) for c in gr.channels) == gone
