@@ -7,14 +7,15 @@ For every model (weights=None, trained-like BatchNorm statistics) the same chann
 fasterai's channel graph and `zero_channels` (a fixed seed, 40% of the removable channels of every
 prunable group). Then, on identical copies of that model, each in a fresh subprocess:
 
-1. fasterai: `Pruner().prune_model(model, x)` (this includes its own check of the output);
+1. fasterai: `Pruner().prune_model(model, x)` (this includes its own check of the output), and the same
+   call with `Pruner(verify=False)`, which shows what that check costs;
 2. Torch-Pruning: `DependencyGraph().build_dependency(model, x)`, and for every group of
    `get_all_groups()` the channels whose rows (weights and biases of every conv/linear/norm/parameter that
    writes the group) are all zero, pruned with `get_pruning_group(root, fn, idxs).prune()`.
 
 Each row says whether each tool ran (works) and kept the output (exact: max |pruned - original| /
 max |original| < 1e-4 on a random batch of 4), the fraction of parameters each removed, the wall time of
-each (deep copy included for both; best of 5 calls, as the CPU may be shared) and the ratio ours/theirs, and each tool's peak resident memory above
+each (both return a new model and leave the input as it was: Torch-Pruning's call includes a deep copy; best of 5 calls, as the CPU may be shared) and the ratio ours/theirs, and each tool's peak resident memory above
 what the process held just before the call (Linux VmHWM, reset through /proc/self/clear_refs).
 
 A second table gives, for vgg16 and resnet50 with 50% of every group's channels removed (the weakest by
@@ -57,6 +58,11 @@ def prepare(name, path):
 def prune_ours(model, x):
     from fasterai.sparse.pruner import Pruner
     return Pruner().prune_model(model, (x,))
+
+def prune_ours_unchecked(model, x):
+    "What fasterai's own output check costs: the same call without it (Torch-Pruning does not check)."
+    from fasterai.sparse.pruner import Pruner
+    return Pruner(verify=False).prune_model(model, (x,))
 
 def _rows_alive(dg, dep, idxs):
     "For each index in `idxs` of the group item's target: does any value it writes differ from zero? None: writes nothing."
@@ -105,7 +111,7 @@ def prune_torch_pruning(model, x):
         if dg.check_pruning_group(group): group.prune()
     return model
 
-TOOLS = {'ours': prune_ours, 'tp': prune_torch_pruning}
+TOOLS = {'ours': prune_ours, 'unchecked': prune_ours_unchecked, 'tp': prune_torch_pruning}
 
 # ----------------------------------------------------------------------------- one tool on one model, in a subprocess
 def _status(key):
@@ -220,10 +226,10 @@ def main():
     busy0, steal0 = cpu_times(); t_start = time.time()
     print(f"Dead channels: {FRACTION:.0%} of every prunable group (seed {SEED}). exact: max relative output error < {EXACT:g} "
           "on a random batch of 4.\nmem: peak resident memory (VmHWM) above the process's resident size just before the "
-          f"first call, one fresh subprocess per tool per model.\ntime: wall seconds, best of {REPEATS} calls, deep copy included for "
-          "both tools (ours also runs its own output check).\n")
+          f"first call, one fresh subprocess per tool per model.\ntime: wall seconds, best of {REPEATS} calls, each returning a new "
+          "model (tp: deep copy included); ours runs its own output check, 'no chk' is ours with Pruner(verify=False).\n")
     hdr = (f"{'model':20s} {'dead':>6s} | {'ours':>8s} {'tp':>8s} | {'removed ours':>12s} {'tp':>6s} | "
-           f"{'time ours':>9s} {'tp':>7s} {'ratio':>6s} | {'mem ours':>8s} {'tp':>8s}")
+           f"{'time ours':>9s} {'no chk':>6s} {'tp':>6s} {'ratio':>5s} {'no chk':>6s} | {'mem ours':>8s} {'tp':>8s}")
     print(hdr); print('-' * len(hdr), flush=True)
     state = lambda r: 'exact' if r.get('exact') else 'WRONG' if r.get('works') else 'FAIL'
     pct = lambda r: f"{r['frac']:.1%}" if r.get('frac') is not None else '-'
@@ -237,10 +243,10 @@ def main():
             except Exception as e:
                 print(f"{name:20s} could not prepare: {type(e).__name__}: {e}", flush=True); continue
             r = {tool: run_child(tool, path, a.threads) for tool in TOOLS}
-        o, t = r['ours'], r['tp']
-        ratio = f"{o['seconds'] / t['seconds']:.2f}" if o.get('seconds') and t.get('seconds') else '-'
+        o, u, t = r['ours'], r['unchecked'], r['tp']
+        ratio = lambda a: f"{a['seconds'] / t['seconds']:.2f}" if a.get('seconds') and t.get('seconds') else '-'
         print(f"{name:20s} {ndead:6d} | {state(o):>8s} {state(t):>8s} | {pct(o):>12s} {pct(t):>6s} | "
-              f"{sec(o):>9s} {sec(t):>7s} {ratio:>6s} | {mib(o):>8s} {mib(t):>8s}", flush=True)
+              f"{sec(o):>9s} {sec(u):>6s} {sec(t):>6s} {ratio(o):>5s} {ratio(u):>6s} | {mib(o):>8s} {mib(t):>8s}", flush=True)
         for tool, res in r.items():
             if res.get('error'): notes.append(f"  {name} [{tool}] {res['error']}")
             elif res.get('works') and not res.get('exact'): notes.append(f"  {name} [{tool}] relative output error {res['err']:.3g}")

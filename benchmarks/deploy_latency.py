@@ -9,15 +9,22 @@ contiguous: columns 'lat'), and the original given the same deployment options a
 (fold_bn and channels_last where the row has them: columns 'same'), which isolates what pruning
 itself buys. 'r/r' = latency ratio / FLOPs ratio (1.0: the time follows the FLOPs exactly).
 """
-import argparse, collections, os, platform
+import argparse, collections, os, platform, statistics, time
 import torch, torchvision
 from fasterai.sparse.analysis import analyse
 from fasterai.sparse.sparsifier import zero_channels, weakest_channels
 from fasterai.sparse.pruner import Pruner, count_flops
 from fasterai.sparse.deploy import fold_batchnorm
-from fasterai.cli import latency
 
-def median_seconds(model, x, repeats): return latency(model, x, repeats, warmup=3)
+def round_robin(models: dict, repeats: int, warmup: int = 3) -> dict:
+    "Median seconds of each `model(x)` in `models` ({key: (model, x)}), running each once per round, `warmup` rounds not counted."
+    times = {k: [] for k in models}
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            for k, (m, x) in models.items():
+                t0 = time.perf_counter(); m(x); dt = time.perf_counter() - t0
+                if i >= warmup: times[k].append(dt)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 def cpu_name():
     try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
@@ -32,7 +39,7 @@ def main():
     ap.add_argument('--breakdown', action='store_true', help="also time each kind of op (torch.profiler, one run at the largest batch size)")
     a = ap.parse_args()
     print(f"# {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
-          f"224x224 inputs, median of {a.repeats} runs after 3 warm-up runs")
+          f"224x224 inputs, median of {a.repeats} runs after 3 warm-up runs, all models of a row group timed in turn, round after round")
     sizes = a.sizes.split(',')
     print(f"{'model':14s} {'variant':32s} {'FLOPs ratio':>11s} " +
           " ".join(f"{'lat b'+s:>8s} {'r/r':>5s} {'same b'+s:>8s} {'r/r':>5s}" for s in sizes))
@@ -51,14 +58,17 @@ def main():
         inputs = {s: torch.randn(int(s), 3, 224, 224) for s in sizes}
         # the original under each treatment: as it is, folded, folded and channels_last
         originals = {'': (model, False), 'fold': (fold_batchnorm(model), False), 'fold+cl': (cl(fold_batchnorm(model)), True)}
-        base = {k: {s: median_seconds(m, cl(inputs[s]) if last else inputs[s], a.repeats) for s in sizes}
-                for k, (m, last) in originals.items()}
+        timed = {('original', k): v for k, v in originals.items()}
+        timed.update({('pruned', label): (m, 'channels_last' in label) for label, m in variants.items()})
+        # every model runs once per round, in turn: a slow drift of the machine moves all of them alike
+        secs = {s: round_robin({key: (m, cl(inputs[s]) if last else inputs[s]) for key, (m, last) in timed.items()}, a.repeats)
+                for s in sizes}
         for label, m in variants.items():
             same = ('fold+cl' if 'channels_last' in label else 'fold' if 'fold_bn' in label else '')
             fr = count_flops(m, (x1,)) / f0; cells = []
             for s in sizes:
-                t = median_seconds(m, cl(inputs[s]) if 'channels_last' in label else inputs[s], a.repeats)
-                lr, ls = t / base[''][s], t / base[same][s]
+                t = secs[s]['pruned', label]
+                lr, ls = t / secs[s]['original', ''], t / secs[s]['original', same]
                 cells.append(f"{lr:8.3f} {lr/fr:5.2f} {ls:8.3f} {ls/fr:5.2f}")
             print(f"{name:14s} {label:32s} {fr:11.3f} " + " ".join(cells), flush=True)
         if a.breakdown: breakdown(name, model, pruned, inputs[sizes[-1]])

@@ -16,7 +16,8 @@ def snapshot(model):
                 training={n: m.training for n, m in model.named_modules()},
                 hooks={n: (len(getattr(m, '_forward_pre_hooks', ())), len(getattr(m, '_forward_hooks', ())))
                        for n, m in model.named_modules()},
-                ids={k: id(v) for k, v in model.named_parameters()})
+                ids={k: id(v) for k, v in model.named_parameters()},
+                attributes={n: sorted(vars(m)) for n, m in model.named_modules()})
 
 def assert_untouched(model, snap):
     now = snapshot(model)
@@ -26,6 +27,7 @@ def assert_untouched(model, snap):
     assert now['training'] == snap['training'], "the input model's training flags changed"
     assert now['hooks'] == snap['hooks'], "the input model's hooks changed"
     assert now['ids'] == snap['ids'], "the input model's parameters were replaced"
+    assert now['attributes'] == snap['attributes'], "attributes were added to or removed from the input model's modules"
 
 def rel_err(a, b):
     "max |a - b| / max(1, max |a|), in float64."
@@ -500,6 +502,26 @@ def test_wrong_input_shape(inputs):
     with pytest.raises(ValueError, match="example inputs"):
         Pruner().prune_model(model, inputs)
     assert_untouched(model, snap)
+
+class MadeInForward(nn.Module):
+    "Scales conv channels by a tensor its forward makes each call (torch.fx stores such tensors on the traced module)."
+    def __init__(self):
+        super().__init__(); self.conv, self.head = nn.Conv2d(3, 6, 3), nn.Conv2d(6, 4, 1)
+    def forward(self, x):
+        return self.head(F.relu(self.conv(x)) * torch.arange(1., 7.).reshape(1, 6, 1, 1)) + torch.tensor(0.5)
+
+def test_tensor_made_in_forward():
+    """Unusual input: a tensor constant made in forward multiplies dead channels. It cannot be sliced, so those
+    channels are kept with the reason; the output is unchanged and no attribute is added to either model."""
+    torch.manual_seed(0)
+    model = MadeInForward().eval(); kill(model.conv, [1, 4])
+    snap = snapshot(model)
+    pruner = Pruner(); pruned = pruner.prune_model(model, X[:1])
+    assert_untouched(model, snap)
+    assert not any('_tensor_constant' in k for m in pruned.modules() for k in vars(m))
+    with torch.no_grad(): assert rel_err(model(X), pruned(X)) < 1e-6
+    assert pruned.conv.out_channels == 6
+    assert any('tensor constant' in why for why in pruner.report.frozen), pruner.report.frozen
 
 def test_too_many_example_inputs():
     """Bad input: one example input more than forward takes: an error that says so; the model untouched."""

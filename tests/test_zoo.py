@@ -1,6 +1,6 @@
 """Exactness on real architectures: every zoo model, with trained-like statistics and 30-50% of the
 channels of every prunable group made dead, prunes to a smaller model with the same output."""
-import copy, time
+import copy, itertools, time
 import numpy as np, pytest, torch
 from conftest import ZOO, RESULTS, build, trained_like, inject_dead, width
 from fasterai.sparse.analysis import analyse
@@ -32,6 +32,11 @@ def check_model(name, dtype):
     # the input model untouched
     after = model.state_dict()
     assert state.keys() == after.keys() and all(torch.equal(v, after[k]) for k, v in state.items()), f"{name}: input model modified"
+    # and the pruned model shares no memory with it (the copy shares tensors until surgery; what is left is cloned)
+    theirs = {t.untyped_storage().data_ptr() for t in itertools.chain(model.parameters(), model.buffers()) if t.numel()}
+    shared = [k for k, t in itertools.chain(pruned.named_parameters(), pruned.named_buffers())
+              if t.numel() and t.untyped_storage().data_ptr() in theirs]
+    assert not shared, f"{name}: the pruned model shares {shared[:3]} with the input model"
     # every dead channel that can go is gone: only grouped convolutions may keep some, to stay balanced
     plan, root = pruner.plan, graph.roots()
     kept = {c for c in chosen if c not in plan.removed}

@@ -12,7 +12,7 @@ import numpy as np, torch, torch.nn as nn
 from torch.fx import Interpreter
 from torch.fx.node import map_arg
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count, mm_flop
-from .trace import TraceError, trace_model, default_example_inputs, as_inputs
+from .trace import TraceError, trace_graph, default_example_inputs, as_inputs
 from .graph import Call, ChannelGraph, SlotMap, find_rule
 from .rules import FLOP_FREE_RULES, conv_rule, linear_rule   # importing the rules registers them
 
@@ -30,8 +30,11 @@ def calls_flops(graph: ChannelGraph, model: nn.Module) -> int:
 
 class _SlotInterpreter(Interpreter):
     "Runs the model on real inputs and, node by node, the channel rules on `SlotMap`s."
-    def __init__(self, gm, channels):
-        super().__init__(gm); self.channels, self.states, self.layer_calls, self.other_flops = channels, {}, [], {}
+    def __init__(self, model, graph, constants, channels):
+        super().__init__(model, graph=graph)
+        self.constants, self.channels, self.states, self.layer_calls, self.other_flops = constants, channels, {}, [], {}
+    def fetch_attr(self, target):
+        return self.constants[target] if target in self.constants else super().fetch_attr(target)
     def run_node(self, n):
         st = lambda a: self.states.get(a)
         module = self.module.get_submodule(n.target) if n.op == 'call_module' else None
@@ -66,7 +69,7 @@ def _freeze_shared(g: ChannelGraph, model: nn.Module):
 
 def _trace_for(model, example_inputs, leaf_modules):
     "Trace, and when tracing fails on a Python branch, name the non-tensor inputs that may be the cause."
-    try: return trace_model(model, leaf_modules)
+    try: return trace_graph(model, leaf_modules)
     except TraceError as e:
         names = list(inspect.signature(model.forward).parameters)
         flags = [names[i] if i < len(names) else f"argument {i}" for i, v in enumerate(example_inputs) if not isinstance(v, (torch.Tensor, dict, list, tuple))]
@@ -82,20 +85,20 @@ def eval_mode(model: nn.Module):
     model.eval()
     try: yield model
     finally:
-        for m, mode in modes.items(): m.train(mode)
+        for m, mode in modes.items(): m.training = mode   # not m.train(mode): that recurses into every child again
 
 def analyse(model: nn.Module, example_inputs=None, leaf_modules=()) -> ChannelGraph:
     "Trace `model` and run the channel rules on `example_inputs` (guessed when None). `model` is not changed."
     if example_inputs is None: example_inputs = default_example_inputs(model)
     example_inputs = as_inputs(example_inputs)
-    gm = _trace_for(model, example_inputs, leaf_modules)
-    n_inputs = sum(n.op == 'placeholder' for n in gm.graph.nodes)
+    fx_graph, constants = _trace_for(model, example_inputs, leaf_modules)
+    n_inputs = sum(n.op == 'placeholder' for n in fx_graph.nodes)
     if len(example_inputs) > n_inputs:
         raise ValueError(f"{len(example_inputs)} example inputs given, but {type(model).__name__}.forward takes {n_inputs}: "
                          "pass a tuple of the forward's arguments")
-    g = ChannelGraph(gm)
+    g = ChannelGraph(fx_graph); g.tensor_constants = set(constants)
     try:
-        run = _SlotInterpreter(gm, g)
+        run = _SlotInterpreter(model, fx_graph, constants, g)
         with torch.no_grad(): g.output = run.run(*example_inputs)   # the model's own output, kept
         g.layer_calls, g.other_flops = run.layer_calls, run.other_flops
         g.flops = calls_flops(g, model) + sum(g.other_flops.values())

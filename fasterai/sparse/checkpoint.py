@@ -7,6 +7,7 @@ __all__ = ['FORMAT', 'save_pruned', 'CheckpointError', 'load_pruned']
 
 # %% ../../nbs/07_checkpoint.ipynb #9181b10c
 import torch, torch.nn as nn
+from .trace import CONVS
 from pathlib import Path
 
 # %% ../../nbs/07_checkpoint.ipynb #dd5855ae
@@ -43,7 +44,7 @@ def _add_folded_biases(model: nn.Module, sd: dict):
         path, _, name = key.rpartition('.')
         try: m = model.get_submodule(path)
         except AttributeError: continue
-        if name == 'bias' and isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) and m.bias is None:
+        if name == 'bias' and isinstance(m, CONVS + (nn.Linear,)) and m.bias is None:
             m.bias = nn.Parameter(torch.empty(0, dtype=m.weight.dtype, device=m.weight.device), requires_grad=m.weight.requires_grad)
 
 def load_pruned(model_or_builder, path, map_location=None) -> nn.Module:

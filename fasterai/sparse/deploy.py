@@ -11,23 +11,22 @@ from collections import Counter
 from pathlib import Path
 import torch, torch.nn as nn
 from torch.fx import Node
-from .trace import trace_model, as_inputs
+from .trace import CONVS, trace_graph, as_inputs
 from .pruner import _max_abs_diff, _tolerance
 
 # %% ../../nbs/08_deploy.ipynb #6956183f
-_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _BNS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 def foldable_pairs(model: nn.Module, leaf_modules=()) -> list:
     "`(conv_name, bn_name)` for every BatchNorm that reads only a convolution's output, each module called once."
-    gm = trace_model(model, leaf_modules)
+    graph, _ = trace_graph(model, leaf_modules)
     mods = dict(model.named_modules())
-    calls = Counter(n.target for n in gm.graph.nodes if n.op == 'call_module')
+    calls = Counter(n.target for n in graph.nodes if n.op == 'call_module')
     pairs = []
-    for n in gm.graph.nodes:
+    for n in graph.nodes:
         if n.op != 'call_module' or type(mods[n.target]) not in _BNS: continue
         src = n.args[0]
-        if (isinstance(src, Node) and src.op == 'call_module' and type(mods[src.target]) in _CONVS
+        if (isinstance(src, Node) and src.op == 'call_module' and type(mods[src.target]) in CONVS   # exact types: a subclass may change forward
                 and len(src.users) == 1 and calls[src.target] == 1 and calls[n.target] == 1
                 and mods[n.target].running_mean is not None):
             pairs.append((src.target, n.target))

@@ -151,8 +151,9 @@ class Use:
 # %% ../../nbs/01_graph.ipynb #b4f697c0
 class ChannelGraph:
     "Channel slots of every tensor in a traced model, their couplings, producers, consumers and dead-ness."
-    def __init__(self, gm=None):
-        self.gm, self.uf = gm, UnionFind()
+    def __init__(self, fx_graph=None):
+        self.fx_graph, self.uf = fx_graph, UnionFind()   # the torch.fx graph it was read from
+        self.tensor_constants = set()  # get_attr targets the tracer made for tensors outside the module tree
         self.dims = {}        # (owner, kind) -> np.ndarray of slots, one per index of that dimension
         self.params = {}      # get_attr target -> np.ndarray of slots shaped like the parameter
         self.uses = []        # a `Use` at every conv/linear input
@@ -231,6 +232,8 @@ class ChannelGraph:
         if not t.is_floating_point():   # index tables and the like carry no channels
             return SlotMap(torch.full([1]*t.ndim, -1, dtype=torch.int64), torch.zeros([1]*t.ndim, dtype=torch.bool))
         if t.numel() > 2**20: return self.frozen_like(t, f"parameter {key} is used directly and is too large to follow")
+        if key in self.tensor_constants:   # made in forward, or held where surgery cannot reach it
+            return self.frozen_like(t, f"tensor constant {key} is not a parameter or buffer of the model: it cannot be sliced")
         if key not in self.params: self.params[key] = self.fresh(t.numel()).reshape(t.shape)
         # a parameter does not depend on the input: constant
         return self.compress(SlotMap(torch.from_numpy(self.params[key]), (t == 0).cpu(), torch.full(t.shape, CONST, dtype=torch.int8)))

@@ -6,7 +6,7 @@
 __all__ = ['PruneReport', 'n_params', 'count_flops', 'Pruner', 'trained_like', 'dead_filters']
 
 # %% ../../nbs/05_pruner.ipynb #990010c9
-import copy, time
+import copy, itertools, time
 from contextlib import nullcontext
 from dataclasses import dataclass
 import numpy as np, torch, torch.nn as nn
@@ -99,6 +99,10 @@ def _copy(model: nn.Module) -> nn.Module:
     memo = {id(getattr(m, name)): getattr(m, name).detach().clone() for m, name in _pruning_hooks(model) if hasattr(m, name)}
     return copy.deepcopy(model, memo)
 
+def _reparametrized(model: nn.Module) -> bool:
+    from torch.nn.utils import parametrize
+    return bool(_pruning_hooks(model)) or any(parametrize.is_parametrized(m) for m in model.modules())
+
 def _make_masks_permanent(model: nn.Module):
     "Bake `torch.nn.utils.prune` masks and `torch.nn.utils.parametrize` parametrizations into plain parameters."
     from torch.nn.utils import prune, parametrize
@@ -113,6 +117,20 @@ def _make_masks_permanent(model: nn.Module):
         for name, v in values.items(): m.register_parameter(name, nn.Parameter(v, requires_grad=grads[name]))
 
 # %% ../../nbs/05_pruner.ipynb #ffd44c34
+def _sharing_copy(model: nn.Module) -> nn.Module:
+    "A deep copy of `model` whose parameters and buffers are `model`'s own (for surgery to replace; `_unshare` clones the rest)."
+    return copy.deepcopy(model, {id(t): t for t in itertools.chain(model.parameters(), model.buffers())})
+
+def _unshare(pruned: nn.Module, model: nn.Module):
+    "Clone every tensor `pruned` still shares with `model` (once each: tied weights stay tied)."
+    theirs, clones = {id(t) for t in itertools.chain(model.parameters(), model.buffers())}, {}
+    for m in pruned.modules():
+        for d in (m._parameters, m._buffers, m.__dict__):
+            for k, t in list(d.items()):
+                if isinstance(t, torch.Tensor) and id(t) in theirs:
+                    d[k] = clones[id(t)] if id(t) in clones else clones.setdefault(id(t), copy.deepcopy(t))
+
+# %% ../../nbs/05_pruner.ipynb #4047dafb
 class Pruner:
     "Remove dead channels from a model, exactly: the pruned model computes the same function."
     def __init__(self, example_inputs=None, leaf_modules=(), verify=True, round_to=1, constants='exact'):
@@ -126,18 +144,24 @@ class Pruner:
         refuse_torchscript(model)                                # before copying it
         t0 = time.perf_counter()
         inputs = example_inputs if example_inputs is not None else self.example_inputs
-        pruned = model if inplace else _copy(model)
-        _make_masks_permanent(pruned)
-        with eval_mode(pruned):   # in place or not, a failure leaves every training flag as it was
-            if inputs is None: inputs = default_example_inputs(pruned)
+        if inplace or _reparametrized(model):                 # masks are baked in before the analysis
+            pruned = model if inplace else _copy(model); _make_masks_permanent(pruned)
+        else: pruned = None                                  # the user's model is analysed, and copied after
+        source = pruned if pruned is not None else model
+        # in place or not, a failure leaves every training flag as it was
+        with eval_mode(source):
+            if inputs is None: inputs = default_example_inputs(source)
             inputs = as_inputs(inputs)
-            graph = analyse(pruned, inputs, self.leaf_modules)
+            graph = analyse(source, inputs, self.leaf_modules)
             plan = graph.decide(self.round_to, self.constants)
             check = self.verify or not plan.exact             # an approximate fold is always measured
-            half = any(p.dtype in _HALF for p in pruned.parameters())
-            reference = (_run_checked(pruned, inputs) if half else graph.output) if check else None
-            before = n_params(pruned)
+            half = any(p.dtype in _HALF for p in source.parameters())
+            reference = (_run_checked(source, inputs) if half else graph.output) if check else None
+            before = n_params(source)
+        if pruned is None: pruned = _sharing_copy(model)
+        with eval_mode(pruned):
             apply_plan(pruned, plan)
+            if pruned is not source: _unshare(pruned, model)
             diff = None
             # conv/Linear FLOPs follow from the new shapes; other ops (attention, say) are counted on a run of the pruned model
             flops_after = None if graph.other_flops else calls_flops(graph, pruned)

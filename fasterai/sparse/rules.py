@@ -10,13 +10,19 @@ __all__ = ['shape_rule', 'sized_shape_rule', 'FLOP_FREE_RULES', 'conv_rule', 'li
 import operator
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from .graph import SlotMap, Call, ChannelGraph, register_rule, _is_tensor, _flat, _pick, CONST, CONST_INSIDE
+from .trace import CONVS
 
 # %% ../../nbs/02_rules.ipynb #659fe46c
 def _weight_nonzero(w) -> np.ndarray:
     "Which kernels `(output, input)` of a conv/linear weight hold a non-zero value."
     w = w.detach()
     if w.ndim == 2: return (w != 0).cpu().numpy()
-    return (w != 0).reshape(w.shape[0] * w.shape[1], -1).any(1).reshape(w.shape[:2]).cpu().numpy()
+    rows = w.reshape(w.shape[0] * w.shape[1], -1)
+    if rows.shape[1] > 9: return (rows != 0).any(1).reshape(w.shape[:2]).cpu().numpy()
+    # small kernels: OR over kernel positions, one strided pass each, is twice as fast as any() along rows of 9
+    nz = rows[:, 0] != 0
+    for j in range(1, rows.shape[1]): nz |= rows[:, j] != 0
+    return nz.reshape(w.shape[:2]).cpu().numpy()
 
 def _bias_zero(m, n) -> np.ndarray:
     return np.ones(n, bool) if getattr(m, 'bias', None) is None else (m.bias.detach() == 0).cpu().numpy()
@@ -49,7 +55,7 @@ def _row_const(read, lv_rows, live) -> np.ndarray:
     return np.where(read, lv_rows, CONST).min(1)
 
 # %% ../../nbs/02_rules.ipynb #4723a5b4
-@register_rule(modules=(nn.Conv1d, nn.Conv2d, nn.Conv3d))
+@register_rule(modules=CONVS)
 def conv_rule(g: ChannelGraph, c: Call):
     "Convolutions: consume input channels, produce output channels; depthwise ones pass channels through."
     m, x = c.module, c.sargs[0]

@@ -9,10 +9,11 @@ __all__ = ['CRITERIA', 'ALIASES', 'CONTEXTS', 'GRANULARITIES', 'zero_channels', 
 # %% ../../nbs/09_sparsifier.ipynb #403cc8b0
 import numpy as np, torch, torch.nn as nn
 from .graph import ChannelGraph
+from .trace import CONVS
 from .analysis import analyse, eval_mode
 
 # %% ../../nbs/09_sparsifier.ipynb #c5e6e052
-def _is_conv_or_linear(m): return isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))
+def _is_conv_or_linear(m): return isinstance(m, CONVS + (nn.Linear,))
 
 @torch.no_grad()
 def zero_channels(model: nn.Module, graph: ChannelGraph, channels, biases: bool = True):
