@@ -37,6 +37,8 @@ def main():
     ap.add_argument('--sizes', default='1,32', help="batch sizes")
     ap.add_argument('--sparsity', type=float, default=0.5)
     ap.add_argument('--breakdown', action='store_true', help="also time each kind of op (torch.profiler, one run at the largest batch size)")
+    ap.add_argument('--layers', action='store_true',
+                    help="also time each layer of the folded channels_last original and pruned model (median of 3 runs at the largest batch size)")
     a = ap.parse_args()
     print(f"# {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
           f"224x224 inputs, median of {a.repeats} runs after 3 warm-up runs, all models of a row group timed in turn, round after round")
@@ -72,6 +74,36 @@ def main():
                 cells.append(f"{lr:8.3f} {lr/fr:5.2f} {ls:8.3f} {ls/fr:5.2f}")
             print(f"{name:14s} {label:32s} {fr:11.3f} " + " ".join(cells), flush=True)
         if a.breakdown: breakdown(name, model, pruned, inputs[sizes[-1]])
+        if a.layers: per_layer(name, originals['fold+cl'][0], variants['pruned + fold_bn + channels_last'], cl(inputs[sizes[-1]]))
+
+def layer_seconds(model, x, repeats=3) -> dict:
+    "Median seconds of each leaf module's call (forward hooks) over `repeats` forward passes after one warm-up."
+    times, hooks, start = {}, [], {}
+    for name, m in model.named_modules():
+        if list(m.children()): continue
+        hooks.append(m.register_forward_pre_hook(lambda m, a, name=name: start.__setitem__(name, time.perf_counter())))
+        hooks.append(m.register_forward_hook(lambda m, a, o, name=name: times.setdefault(name, []).append(time.perf_counter() - start[name])))
+    try:
+        with torch.inference_mode():
+            model(x); times.clear()
+            for _ in range(repeats): model(x)
+    finally:
+        for h in hooks: h.remove()
+    return {k: statistics.median(v) for k, v in times.items()}
+
+def per_layer(name, original, pruned, x):
+    "Each layer's time, pruned / original, beside its FLOPs ratio (convolutions: in x out channels / groups; Linear: in x out)."
+    a, b = layer_seconds(original, x), layer_seconds(pruned, x)
+    size = lambda m: (m.in_channels * m.out_channels / m.groups if isinstance(m, torch.nn.Conv2d) else
+                      m.in_features * m.out_features if isinstance(m, torch.nn.Linear) else None)
+    print(f"{name}: time per layer at batch {x.shape[0]}, folded, channels_last (ms)")
+    for k in a:
+        m, mp = original.get_submodule(k), pruned.get_submodule(k)
+        fr = f"{size(mp) / size(m):.3f}" if size(m) else '' 
+        print(f"  {k:28s} {type(m).__name__:18s} original {a[k]*1e3:8.1f}  pruned {b.get(k, float('nan'))*1e3:8.1f}  "
+              f"ratio {b.get(k, float('nan')) / a[k]:.3f}  FLOPs ratio {fr}", flush=True)
+    print(f"  {'all layers':28s} {'':18s} original {sum(a.values())*1e3:8.1f}  pruned {sum(b.values())*1e3:8.1f}  "
+          f"ratio {sum(b.values()) / sum(a.values()):.3f}", flush=True)
 
 OPS = {'aten::conv2d': 'conv', 'aten::linear': 'linear', 'aten::max_pool2d': 'max pool', 'aten::adaptive_avg_pool2d': 'avg pool',
        'aten::relu_': 'relu', 'aten::relu': 'relu', 'aten::batch_norm': 'batch norm', 'aten::add': 'add', 'aten::add_': 'add'}
