@@ -214,6 +214,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                'fasterai/sparse/sparsifier.py'),
                                             'fasterai.sparse.sparsifier._layer_room': ( 'sparsifier.html#_layer_room',
                                                                                         'fasterai/sparse/sparsifier.py'),
+                                            'fasterai.sparse.sparsifier._stored': ( 'sparsifier.html#_stored',
+                                                                                    'fasterai/sparse/sparsifier.py'),
                                             'fasterai.sparse.sparsifier.channel_scores': ( 'sparsifier.html#channel_scores',
                                                                                            'fasterai/sparse/sparsifier.py'),
                                             'fasterai.sparse.sparsifier.weakest_channels': ( 'sparsifier.html#weakest_channels',

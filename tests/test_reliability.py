@@ -523,6 +523,23 @@ def test_tensor_made_in_forward():
     assert pruned.conv.out_channels == 6
     assert any('tensor constant' in why for why in pruner.report.frozen), pruner.report.frozen
 
+def test_unbatched_conv_input():
+    """Unusual input: a conv net called on one unbatched sample (C, H, W), whose channels run along axis 0.
+    Dead channels go, a constant one (zero weights, bias 0.5) is folded into the next conv; the output is
+    unchanged on other samples too, and the input model is untouched."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 6, 3), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(0), nn.Linear(6, 2)).eval()
+    kill(model[0], [1, 4]); kill(model[2], [3])
+    with torch.no_grad(): model[0].weight[6] = 0; model[0].bias[6] = 0.5
+    snap = snapshot(model)
+    pruned = Pruner().prune_model(model, torch.randn(3, 12, 12))
+    assert_untouched(model, snap)
+    assert (pruned[0].out_channels, pruned[2].in_channels, pruned[2].out_channels, pruned[6].in_features) == (5, 5, 5, 5)
+    for _ in range(3):
+        x = torch.randn(3, 12, 12)
+        with torch.no_grad(): assert rel_err(model(x), pruned(x)) < 1e-6
+
 def test_too_many_example_inputs():
     """Bad input: one example input more than forward takes: an error that says so; the model untouched."""
     model = small_net(); snap = snapshot(model)

@@ -18,8 +18,8 @@ def _weight_nonzero(w) -> np.ndarray:
     w = w.detach()
     if w.ndim == 2: return (w != 0).cpu().numpy()
     rows = w.reshape(w.shape[0] * w.shape[1], -1)
-    if rows.shape[1] > 9: return (rows != 0).any(1).reshape(w.shape[:2]).cpu().numpy()
-    # small kernels: OR over kernel positions, one strided pass each, is twice as fast as any() along rows of 9
+    if rows.shape[1] > 9 or rows.numel() < 2**16: return (rows != 0).any(1).reshape(w.shape[:2]).cpu().numpy()
+    # large layers of small kernels: OR over kernel positions, one strided pass each, is twice as fast as any() along rows of 9
     nz = rows[:, 0] != 0
     for j in range(1, rows.shape[1]): nz |= rows[:, j] != 0
     return nz.reshape(w.shape[:2]).cpu().numpy()
@@ -34,10 +34,10 @@ def _pad_level(m) -> int:
     return CONST_INSIDE if padded and m.padding_mode == 'zeros' else CONST
 
 def _centre(x: torch.Tensor, axis: int) -> torch.Tensor:
-    "The value of every index along `axis` at the centre of the first sample (where a constant is what a consumer sees)."
-    x = x.detach().movedim(axis, -1).reshape(-1, x.shape[axis]) if axis in (-1, x.ndim - 1) else x.detach()
-    if x.ndim == 2: return x[0].clone()
-    return x[(0, slice(None)) + tuple(s // 2 for s in x.shape[2:])].clone()
+    "The value of every index along `axis` at the centre of the first sample (axes before `axis` are batch axes)."
+    x = x.detach()
+    if axis in (-1, x.ndim - 1): return x.reshape(-1, x.shape[-1])[0].clone()
+    return x[(0,) * axis + (slice(None),) + tuple(s // 2 for s in x.shape[axis + 1:])].clone()
 
 def _seen_uniform(x: torch.Tensor, axis: int, lv, dead) -> np.ndarray:
     """`lv` with CONST lowered to 0 wherever the example input is not one value along every other axis: a
@@ -60,21 +60,22 @@ def conv_rule(g: ChannelGraph, c: Call):
     "Convolutions: consume input channels, produce output channels; depthwise ones pass channels through."
     m, x = c.module, c.sargs[0]
     cin, cout, G = m.in_channels, m.out_channels, m.groups
-    ins, zin, lv = g.along(x, 1, cin)
-    lv = np.minimum(_seen_uniform(c.args[0], 1, lv, zin), _pad_level(m))   # as this conv sees its inputs
+    ax = c.args[0].ndim - len(m.kernel_size) - 1                   # the channel axis: 1, or 0 for an unbatched input
+    ins, zin, lv = g.along(x, ax, cin)
+    lv = np.minimum(_seen_uniform(c.args[0], ax, lv, zin), _pad_level(m))   # as this conv sees its inputs
     nz, bz = _weight_nonzero(m.weight), _bias_zero(m, cout)      # nz: (cout, cin/G) non-zero kernels
     if G > 1 and cin == G and cout == G:                            # depthwise: channel k in is channel k out
         g.dim(c.name, 'chan', ins, m)
         read = ~zin & nz[:, 0]
-        return g.slotmap(ins, ~read & bz, 1, c.out.ndim, np.where(read, lv, CONST))
+        return g.slotmap(ins, ~read & bz, ax, c.out.ndim, np.where(read, lv, CONST))
     cin_g, cout_g = cin // G, cout // G
     rows = np.arange(cout) // cout_g                                # each row sees its own group's inputs
     read = nz & ~zin.reshape(G, cin_g)[rows]
     unused = ~nz.reshape(G, cout_g, cin_g).any(1).reshape(cin)
     outs = g.producer(c.name, cout, m); g.zero_rows[c.name] = ~nz.any(1)
-    g.dim(c.name, 'in', ins); g.use(ins, zin | unused, c.name, lv, _centre(c.args[0], 1))
+    g.dim(c.name, 'in', ins); g.use(ins, zin | unused, c.name, lv, _centre(c.args[0], ax))
     if G > 1: g.grouped[c.name] = G
-    return g.slotmap(outs, ~read.any(1) & bz, 1, c.out.ndim, _row_const(read, lv.reshape(G, cin_g)[rows], ~zin.reshape(G, cin_g)[rows]))
+    return g.slotmap(outs, ~read.any(1) & bz, ax, c.out.ndim, _row_const(read, lv.reshape(G, cin_g)[rows], ~zin.reshape(G, cin_g)[rows]))
 
 # %% ../../nbs/02_rules.ipynb #8bb1b67a
 @register_rule(modules=(nn.Linear,))

@@ -15,17 +15,29 @@ from .analysis import analyse, eval_mode
 # %% ../../nbs/09_sparsifier.ipynb #c5e6e052
 def _is_conv_or_linear(m): return isinstance(m, CONVS + (nn.Linear,))
 
+def _stored(m: nn.Module, name: str, owner: str) -> list:
+    "The tensors to zero for `m.<name>` to stay zero: itself, and its `_orig` under a pruning hook."
+    from torch.nn.utils import parametrize
+    if parametrize.is_parametrized(m, name):
+        raise ValueError(f"{owner}.{name} is computed by a torch.nn.utils.parametrize parametrization, so zeroing it would not "
+                         f"last: bake it in first (torch.nn.utils.parametrize.remove_parametrizations(model.{owner}, '{name}')), "
+                         "then sparsify")
+    t = getattr(m, name, None)
+    if t is None: return []
+    return [t, getattr(m, name + '_orig')] if hasattr(m, name + '_orig') and name + '_mask' in m._buffers else [t]
+
 @torch.no_grad()
 def zero_channels(model: nn.Module, graph: ChannelGraph, channels, biases: bool = True):
     "Zero each channel class in `channels` in every layer that writes it: weights, and with `biases` also biases, norm scales and shifts, and direct parameters."
     root = graph.roots(); chosen = np.zeros(graph.uf.n, bool); chosen[list(channels)] = True
+    rows = []   # (tensor, rows to zero): all found before any is written, so a refused layer leaves the model as it was
     for (owner, kind), slots in graph.dims.items():
         idx = torch.as_tensor(np.nonzero(chosen[root[slots]])[0])
         if not len(idx) or kind == 'in': continue
         m = model.get_submodule(owner)
         if not biases and not _is_conv_or_linear(m): continue
-        for p in (getattr(m, 'weight', None), getattr(m, 'bias', None) if biases else None):
-            if p is not None: p.index_fill_(0, idx.to(p.device), 0)
+        rows += [(p, idx) for name in (('weight', 'bias') if biases else ('weight',)) for p in _stored(m, name, owner)]
+    for p, idx in rows: p.index_fill_(0, idx.to(p.device), 0)
     if not biases: return
     tensors = dict(model.named_parameters()) | dict(model.named_buffers())
     for key, ids in graph.params.items():
