@@ -117,7 +117,7 @@ def prepare(args, p: Progress):
     with step(p, "pruning"):
         pruner = Pruner(round_to=args.round_to, constants=args.constants); pruned = pruner.prune_model(model, (x[:1],))
     if args.fold_bn:
-        with step(p, "folding BatchNorms"): pruned = fold_batchnorm(pruned, inplace=True)
+        with step(p, "folding BatchNorms"): pruned = fold_batchnorm(pruned, inplace=True, example_inputs=(x[:1],))
         note += ", BatchNorms folded"
     return model, pruned, pruner, x, note
 
@@ -148,7 +148,7 @@ def prune_command(args) -> int:
     _summary(args, model, pruned, pruner, x, note)
     if args.layers: print(pruner.report)
     print(f"saved to {out}: load with fasterai.sparse.checkpoint.load_pruned(<the original architecture>, '{out}')"
-          + (" (BatchNorms folded: build the architecture, then fold_batchnorm it, before loading)" if args.fold_bn else ""))
+          + (" (BatchNorms folded: build the architecture, then fold_batchnorm it, with example_inputs, before loading)" if args.fold_bn else ""))
     if args.export: print(f"exported to {args.export}: its output differs from the pruned model's by {export_diff:.3g}")
     return 0
 
@@ -213,7 +213,7 @@ def _parser():
     common.add_argument('--device', default='cpu', help="torch device, e.g. cpu or cuda (default: cpu)")
     common.add_argument('--seed', type=int, default=0, help="random seed (default: 0)")
     common.add_argument('--round-to', type=int, default=1, metavar='N', help="keep a few dead channels so every layer's width stays a multiple of N (default: 1)")
-    common.add_argument('--fold-bn', action='store_true', help="fold BatchNorms into the convolutions before them (inference)")
+    common.add_argument('--fold-bn', action='store_true', help="fold BatchNorms into the convolution or Linear layer before them (inference)")
     common.add_argument('--quiet', action='store_true', help="no progress display")
     common.add_argument('--debug', action='store_true', help="show the full traceback on errors")
     pr = sub.add_parser('prune', parents=[common], help="sparsify and prune a model, compare, and save it",

@@ -27,6 +27,25 @@ def test_fold_batchnorm_exact(name):
     with torch.no_grad(): y, y2 = pruned(x), folded(x)
     assert ((y - y2).abs().max() / y.abs().max()).item() < 1e-10
 
+def test_fold_linear_batchnorm1d():
+    """A ResNet-18 with an MLP head (Linear -> BatchNorm1d -> ReLU -> Linear), pruned: given example inputs,
+    fold_batchnorm folds every BatchNorm, the head's too; without them the head's stays, with a warning.
+    float64, same output to 1e-10 relative."""
+    torch.manual_seed(0)
+    model = build('resnet18')
+    model.fc = torch.nn.Sequential(torch.nn.Linear(512, 64), torch.nn.BatchNorm1d(64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    model = trained_like(model).double()
+    x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
+    inject_dead(model, analyse(model, x[:1]))
+    pruned = Pruner().prune_model(model, x[:1])
+    assert pruned.fc[0].out_features < 64                     # the head was pruned too
+    folded = fold_batchnorm(pruned, example_inputs=(x[:1],))
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in folded.modules())
+    with torch.no_grad(): y, y2 = pruned(x), folded(x)
+    assert ((y - y2).abs().max() / y.abs().max()).item() < 1e-10
+    with pytest.warns(UserWarning, match="example_inputs"): kept = fold_batchnorm(pruned)
+    assert isinstance(kept.fc[1], torch.nn.BatchNorm1d) and isinstance(kept.bn1, torch.nn.Identity)
+
 @pytest.mark.parametrize('name', ['resnet50', 'mobilenet_v2', 'regnet_y_400mf', 'densenet121'])
 def test_round_to_never_removes_live_channels(name):
     "round_to=8: every producer width is a multiple of 8 (or untouched), only dead channels go, the output is the same."

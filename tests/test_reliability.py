@@ -523,6 +523,24 @@ def test_tensor_made_in_forward():
     assert pruned.conv.out_channels == 6
     assert any('tensor constant' in why for why in pruner.report.frozen), pruner.report.frozen
 
+class Stateful(nn.Module):
+    "A forward with side effects in eval mode: an observer-like buffer written in place, and a cache attribute."
+    def __init__(self):
+        super().__init__(); self.net = small_net(); self.register_buffer('calls', torch.zeros(()))
+    def forward(self, x):
+        self.calls.add_(1); self.seen = True
+        return self.net(x)
+
+def test_forward_with_side_effects():
+    """Unusual input: a model whose forward writes a buffer in place and sets an attribute, in eval mode.
+    Pruning runs it, but on its own copy: the input model's buffer, attributes and parameters stay as they were."""
+    model = Stateful().eval(); snap = snapshot(model)
+    pruned = Pruner().prune_model(model, X[:1])
+    assert_untouched(model, snap)
+    assert model.calls.item() == 0 and not hasattr(model, 'seen')
+    with torch.no_grad(): assert rel_err(model.net(X), pruned.net(X)) < 1e-6
+    assert n_params(pruned) < n_params(model)
+
 def test_unbatched_conv_input():
     """Unusual input: a conv net called on one unbatched sample (C, H, W), whose channels run along axis 0.
     Dead channels go, a constant one (zero weights, bias 0.5) is folded into the next conv; the output is

@@ -6,7 +6,7 @@
 __all__ = ['foldable_pairs', 'fold_batchnorm', 'export_model']
 
 # %% ../../nbs/08_deploy.ipynb #278d9d5a
-import copy
+import copy, warnings
 from collections import Counter
 from pathlib import Path
 import torch, torch.nn as nn
@@ -17,8 +17,19 @@ from .pruner import _max_abs_diff, _tolerance
 # %% ../../nbs/08_deploy.ipynb #6956183f
 _BNS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
-def foldable_pairs(model: nn.Module, leaf_modules=()) -> list:
-    "`(conv_name, bn_name)` for every BatchNorm that reads only a convolution's output, each module called once."
+def _linear_output_ndims(model: nn.Module, names, example_inputs) -> dict:
+    "The number of dimensions of each named Linear's output on one run of `model`."
+    ndims, hooks = {}, [model.get_submodule(n).register_forward_hook(lambda m, a, out, n=n: ndims.__setitem__(n, out.ndim))
+                        for n in names]
+    try:
+        with torch.no_grad(): model(*as_inputs(example_inputs))
+    finally:
+        for h in hooks: h.remove()
+    return ndims
+
+def foldable_pairs(model: nn.Module, leaf_modules=(), example_inputs=None) -> list:
+    """`(layer_name, bn_name)` for every BatchNorm that reads only a convolution's output, or a Linear's
+    `(batch, features)` output (checked on `example_inputs`; without them such pairs are left out, with a warning)."""
     graph, _ = trace_graph(model, leaf_modules)
     mods = dict(model.named_modules())
     calls = Counter(n.target for n in graph.nodes if n.op == 'call_module')
@@ -26,16 +37,22 @@ def foldable_pairs(model: nn.Module, leaf_modules=()) -> list:
     for n in graph.nodes:
         if n.op != 'call_module' or type(mods[n.target]) not in _BNS: continue
         src = n.args[0]
-        if (isinstance(src, Node) and src.op == 'call_module' and type(mods[src.target]) in CONVS   # exact types: a subclass may change forward
-                and len(src.users) == 1 and calls[src.target] == 1 and calls[n.target] == 1
-                and mods[n.target].running_mean is not None):
-            pairs.append((src.target, n.target))
-    return pairs
+        if (isinstance(src, Node) and src.op == 'call_module' and len(src.users) == 1
+                and calls[src.target] == 1 and calls[n.target] == 1 and mods[n.target].running_mean is not None):
+            kind = type(mods[src.target])    # exact types: a subclass may change forward
+            if kind in CONVS or (kind is nn.Linear and type(mods[n.target]) is nn.BatchNorm1d): pairs.append((src.target, n.target))
+    linear = [src for src, _ in pairs if type(mods[src]) is nn.Linear]
+    if linear and example_inputs is None:
+        warnings.warn(f"BatchNorm1d after Linear {', '.join(linear)} not folded: pass example_inputs, so that fasterai can "
+                      "check that the Linear's output is (batch, features)")
+        ndims = {}
+    elif linear: ndims = _linear_output_ndims(model, linear, example_inputs)
+    return [(src, bn) for src, bn in pairs if type(mods[src]) is not nn.Linear or ndims.get(src) == 2]
 
 @torch.no_grad()
-def fold_batchnorm(model: nn.Module, inplace: bool = False, leaf_modules=()) -> nn.Module:
-    "Fold every BatchNorm that follows a convolution into it, for inference; a copy unless `inplace`."
-    pairs = foldable_pairs(model, leaf_modules)
+def fold_batchnorm(model: nn.Module, inplace: bool = False, leaf_modules=(), example_inputs=None) -> nn.Module:
+    "Fold every BatchNorm that follows a convolution (or a Linear, checked on `example_inputs`) into it, for inference; a copy unless `inplace`."
+    pairs = foldable_pairs(model, leaf_modules, example_inputs)
     for conv, bn in pairs:
         if model.get_submodule(bn).training:
             raise ValueError(f"BatchNorm {bn} is in training mode: folding is for inference, call model.eval() first")

@@ -99,10 +99,6 @@ def _copy(model: nn.Module) -> nn.Module:
     memo = {id(getattr(m, name)): getattr(m, name).detach().clone() for m, name in _pruning_hooks(model) if hasattr(m, name)}
     return copy.deepcopy(model, memo)
 
-def _reparametrized(model: nn.Module) -> bool:
-    from torch.nn.utils import parametrize
-    return bool(_pruning_hooks(model)) or any(parametrize.is_parametrized(m) for m in model.modules())
-
 def _make_masks_permanent(model: nn.Module):
     "Bake `torch.nn.utils.prune` masks and `torch.nn.utils.parametrize` parametrizations into plain parameters."
     from torch.nn.utils import prune, parametrize
@@ -118,8 +114,8 @@ def _make_masks_permanent(model: nn.Module):
 
 # %% ../../nbs/05_pruner.ipynb #ffd44c34
 def _sharing_copy(model: nn.Module) -> nn.Module:
-    "A deep copy of `model` whose parameters and buffers are `model`'s own (for surgery to replace; `_unshare` clones the rest)."
-    return copy.deepcopy(model, {id(t): t for t in itertools.chain(model.parameters(), model.buffers())})
+    "A deep copy of `model` whose parameters are `model`'s own (for surgery to replace; `_unshare` clones the rest)."
+    return copy.deepcopy(model, {id(p): p for p in model.parameters()})
 
 def _unshare(pruned: nn.Module, model: nn.Module):
     "Clone every tensor `pruned` still shares with `model` (once each: tied weights stay tied)."
@@ -144,24 +140,19 @@ class Pruner:
         refuse_torchscript(model)                                # before copying it
         t0 = time.perf_counter()
         inputs = example_inputs if example_inputs is not None else self.example_inputs
-        if inplace or _reparametrized(model):                 # masks are baked in before the analysis
-            pruned = model if inplace else _copy(model); _make_masks_permanent(pruned)
-        else: pruned = None                                  # the user's model is analysed, and copied after
-        source = pruned if pruned is not None else model
-        # in place or not, a failure leaves every training flag as it was
-        with eval_mode(source):
-            if inputs is None: inputs = default_example_inputs(source)
+        pruned = model if inplace else _copy(model) if _pruning_hooks(model) else _sharing_copy(model)
+        _make_masks_permanent(pruned)
+        with eval_mode(pruned):   # in place or not, a failure leaves every training flag as it was
+            if inputs is None: inputs = default_example_inputs(pruned)
             inputs = as_inputs(inputs)
-            graph = analyse(source, inputs, self.leaf_modules)
+            graph = analyse(pruned, inputs, self.leaf_modules)
             plan = graph.decide(self.round_to, self.constants)
             check = self.verify or not plan.exact             # an approximate fold is always measured
-            half = any(p.dtype in _HALF for p in source.parameters())
-            reference = (_run_checked(source, inputs) if half else graph.output) if check else None
-            before = n_params(source)
-        if pruned is None: pruned = _sharing_copy(model)
-        with eval_mode(pruned):
+            half = any(p.dtype in _HALF for p in pruned.parameters())
+            reference = (_run_checked(pruned, inputs) if half else graph.output) if check else None
+            before = n_params(pruned)
             apply_plan(pruned, plan)
-            if pruned is not source: _unshare(pruned, model)
+            if not inplace: _unshare(pruned, model)
             diff = None
             # conv/Linear FLOPs follow from the new shapes; other ops (attention, say) are counted on a run of the pruned model
             flops_after = None if graph.other_flops else calls_flops(graph, pruned)
