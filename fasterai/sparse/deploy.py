@@ -12,6 +12,7 @@ from pathlib import Path
 import torch, torch.nn as nn
 from torch.fx import Node
 from .trace import CONVS, trace_graph, as_inputs
+from .analysis import eval_mode
 from .pruner import _max_abs_diff, _tolerance
 
 # %% ../../nbs/08_deploy.ipynb #6956183f
@@ -22,7 +23,7 @@ def _linear_output_ndims(model: nn.Module, names, example_inputs) -> dict:
     ndims, hooks = {}, [model.get_submodule(n).register_forward_hook(lambda m, a, out, n=n: ndims.__setitem__(n, out.ndim))
                         for n in names]
     try:
-        with torch.no_grad(): model(*as_inputs(example_inputs))
+        with torch.no_grad(), eval_mode(model): model(*as_inputs(example_inputs))   # no BatchNorm statistics updated
     finally:
         for h in hooks: h.remove()
     return ndims
