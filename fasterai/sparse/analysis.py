@@ -41,15 +41,14 @@ class _SlotInterpreter(Interpreter):
         with self._set_current_node(n):
             args, kwargs = self.fetch_args_kwargs_from_env(n)
             call = Call(n, args, kwargs, map_arg(n.args, st), map_arg(n.kwargs, st), None, module)
-            rule = find_rule(call)
-            if rule in FLOP_FREE_RULES or rule in (conv_rule, linear_rule) or n.op in ('placeholder', 'get_attr', 'output'):
+            rule = find_rule(call); layer = rule in (conv_rule, linear_rule)
+            if layer or rule in FLOP_FREE_RULES or n.op in ('placeholder', 'get_attr', 'output'):
                 call.out = getattr(self, n.op)(n.target, args, kwargs)
-                if rule in (conv_rule, linear_rule):
-                    self.layer_calls.append((n.target, tuple(args[0].shape), tuple(call.out.shape)))
+                if layer: self.layer_calls.append((n.target, tuple(args[0].shape), tuple(call.out.shape)))
             else:   # an op the rules do not know may cost FLOPs: counted on its own
                 with FlopCounterMode(display=False) as counter: call.out = getattr(self, n.op)(n.target, args, kwargs)
                 if counter.get_total_flops(): self.other_flops[n.name] = counter.get_total_flops()
-        self.states[n] = self.channels.apply(call)
+        self.states[n] = self.channels.apply(call, rule)
         return call.out
 
 # %% ../../nbs/03_analysis.ipynb #50f3ff6f
@@ -96,7 +95,7 @@ def analyse(model: nn.Module, example_inputs=None, leaf_modules=()) -> ChannelGr
     if len(example_inputs) > n_inputs:
         raise ValueError(f"{len(example_inputs)} example inputs given, but {type(model).__name__}.forward takes {n_inputs}: "
                          "pass a tuple of the forward's arguments")
-    g = ChannelGraph(fx_graph); g.tensor_constants = set(constants)
+    g = ChannelGraph(fx_graph, constants)
     try:
         run = _SlotInterpreter(model, fx_graph, constants, g)
         with torch.no_grad(): g.output = run.run(*example_inputs)   # the model's own output, kept

@@ -151,9 +151,9 @@ class Use:
 # %% ../../nbs/01_graph.ipynb #b4f697c0
 class ChannelGraph:
     "Channel slots of every tensor in a traced model, their couplings, producers, consumers and dead-ness."
-    def __init__(self, fx_graph=None):
+    def __init__(self, fx_graph=None, tensor_constants=()):
         self.fx_graph, self.uf = fx_graph, UnionFind()   # the torch.fx graph it was read from
-        self.tensor_constants = set()  # get_attr targets the tracer made for tensors outside the module tree
+        self.tensor_constants = set(tensor_constants)    # get_attr targets the tracer made for tensors outside the module tree
         self.dims = {}        # (owner, kind) -> np.ndarray of slots, one per index of that dimension
         self.params = {}      # get_attr target -> np.ndarray of slots shaped like the parameter
         self.uses = []        # a `Use` at every conv/linear input
@@ -237,14 +237,14 @@ class ChannelGraph:
         if key not in self.params: self.params[key] = self.fresh(t.numel()).reshape(t.shape)
         # a parameter does not depend on the input: constant
         return self.compress(SlotMap(torch.from_numpy(self.params[key]), (t == 0).cpu(), torch.full(t.shape, CONST, dtype=torch.int8)))
-    def apply(self, call: Call):
-        "Run the rule of one executed node and return the `SlotMap`(s) of its result."
+    def apply(self, call: Call, rule=None):
+        "Run the rule of one executed node (`rule`, when the caller has looked it up already) and return the `SlotMap`(s) of its result."
         op = call.node.op
         if op == 'placeholder': return self.frozen_like(call.out, 'model input')
         if op == 'get_attr': return self.param_slots(call)
         if op == 'output':
             self.freeze((call.sargs, call.skwargs), 'reaches the model output'); return None
-        rule = find_rule(call)
+        if rule is None: rule = find_rule(call)
         if rule is not None: return rule(self, call)
         if not any(_is_tensor(o) for o in _flat(call.out)): return None   # sizes, shapes, Python arithmetic
         return self.unknown(call)
