@@ -37,12 +37,14 @@ def test_fold_linear_batchnorm1d():
     model = trained_like(model).double()
     x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
     inject_dead(model, analyse(model, x[:1]))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
     pruned = Pruner().prune_model(model, x[:1])
     assert pruned.fc[0].out_features < 64                     # the head was pruned too
     folded = fold_batchnorm(pruned, example_inputs=(x[:1],))
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in folded.modules())
-    with torch.no_grad(): y, y2 = pruned(x), folded(x)
-    assert ((y - y2).abs().max() / y.abs().max()).item() < 1e-10
+    with torch.no_grad(): y0, y, y2 = model(x), pruned(x), folded(x)
+    for out in (y, y2): assert ((y0 - out).abs().max() / y0.abs().max()).item() < 1e-10   # the original's output
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())           # the input model untouched
     with pytest.warns(UserWarning, match="example_inputs"): kept = fold_batchnorm(pruned)
     assert isinstance(kept.fc[1], torch.nn.BatchNorm1d) and isinstance(kept.bn1, torch.nn.Identity)
 
