@@ -38,7 +38,7 @@ FRACTION, SEED, EXACT, REPEATS = 0.4, 0, 1e-4, 5
 
 # ----------------------------------------------------------------------------- models (as tests/conftest.py)
 from fasterai.cli import build_model as build, latency
-from fasterai.sparse.pruner import trained_like, n_params
+from fasterai.testing import trained_like, n_params
 
 
 def prepare(name, path):
@@ -48,7 +48,7 @@ def prepare(name, path):
     torch.manual_seed(SEED)
     model = trained_like(build(name)); s = ZOO[name]
     x, batch = torch.randn(1, 3, s, s), torch.randn(4, 3, s, s)
-    graph = analyse(model, (x,))
+    graph = analyse(model, (x,)).graph
     chosen = weakest_channels(model, graph, FRACTION, 'random', SEED)
     zero_channels(model, graph, chosen)
     torch.save(dict(model=model, x=x, batch=batch), path)
@@ -177,7 +177,7 @@ def latency_table(names, batches, repeats):
     for name in names:
         torch.manual_seed(SEED)
         model = trained_like(build(name)); x = torch.randn(1, 3, 224, 224)
-        g = analyse(model, (x,)); zero_channels(model, g, weakest_channels(model, g, 0.5))
+        g = analyse(model, (x,)).graph; zero_channels(model, g, weakest_channels(model, g, 0.5))
         pruned = Pruner().prune_model(model, (x,))
         row = f"{name:10s} {n_params(pruned) / n_params(model):11.3f} {flops(pruned, x) / flops(model, x):10.3f}"
         for b in batches:

@@ -13,7 +13,8 @@ import argparse, collections, os, platform, statistics, time
 import torch, torchvision
 from fasterai.sparse.analysis import analyse
 from fasterai.sparse.sparsifier import zero_channels, weakest_channels
-from fasterai.sparse.pruner import Pruner, count_flops
+from fasterai.sparse.pruner import Pruner
+from fasterai.sparse.measure import count_flops
 from fasterai.sparse.deploy import fold_batchnorm
 
 def round_robin(models: dict, repeats: int, warmup: int = 3) -> dict:
@@ -49,7 +50,7 @@ def main():
         torch.manual_seed(0)
         model = torchvision.models.get_model(name, weights=None).eval()
         x1 = torch.randn(1, 3, 224, 224)
-        g = analyse(model, (x1,)); zero_channels(model, g, weakest_channels(model, g, a.sparsity))
+        g = analyse(model, (x1,)).graph; zero_channels(model, g, weakest_channels(model, g, a.sparsity))
         pruned = Pruner().prune_model(model, (x1,))
         pruned8 = Pruner(round_to=8).prune_model(model, (x1,))
         variants = {'pruned': pruned, 'pruned + fold_bn': fold_batchnorm(pruned),

@@ -21,7 +21,7 @@ if kind == 'mlp':
     model = nn.Sequential(*[m for _ in range(4) for m in (nn.Linear(width, width), nn.ReLU())]).eval(); x = torch.randn(1, width)
 else:
     import torchvision; model = torchvision.models.get_model(arg, weights=None).eval(); x = torch.randn(1, 3, 224, 224)
-g = analyse(model, (x,)); zero_channels(model, g, weakest_channels(model, g, 0.5)); del g
+g = analyse(model, (x,)).graph; zero_channels(model, g, weakest_channels(model, g, 0.5)); del g
 model_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
 status = lambda key: int(next(l.split()[1] for l in open('/proc/self/status') if l.startswith(key))) / 1024
 open('/proc/self/clear_refs', 'w').write('5')            # reset the peak (VmHWM) to the current RSS

@@ -10,7 +10,7 @@ ZOO = {'alexnet': 64, 'vgg11': 32, 'vgg16': 32, 'vgg16_bn': 32, 'resnet18': 64, 
        'regnet_y_400mf': 64, 'shufflenet_v2_x0_5': 64, 'convnext_tiny': 64, 'inception_v3': 96, 'vit_b_16': 224}
 
 from fasterai.cli import build_model as build          # torchvision by name, random weights, nothing downloaded
-from fasterai.sparse.pruner import trained_like        # non-trivial BatchNorm statistics, no zero-initialised layers
+from fasterai.testing import trained_like        # non-trivial BatchNorm statistics, no zero-initialised layers
 
 def inject_dead(model, graph, seed=0, lo=.3, hi=.5):
     "Make a random 30-50% of the removable channels of every prunable group dead; returns the chosen channel classes."

@@ -11,7 +11,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from conftest import build, trained_like, width
 from fasterai.sparse.analysis import analyse
 from fasterai.sparse.sparsifier import Sparsifier, weakest_channels
-from fasterai.sparse.pruner import Pruner, n_params
+from fasterai.sparse.pruner import Pruner
+from fasterai.sparse.measure import n_params
 
 SIZES = {'vgg16': 32, 'vgg16_bn': 32, 'alexnet': 64, 'mobilenet_v2': 64, 'resnet18': 64}
 # layers whose zeroed filters are read only by a Linear or through global pooling: their constants fold exactly
@@ -134,7 +135,7 @@ def test_report_matches_independent_counts():
     assert rep.flops_after < rep.flops_before
     with torch.no_grad(): assert rep.max_abs_diff == pytest.approx((model(x[:1]) - pruned(x[:1])).abs().max().item(), abs=1e-12)
     for r in rep.to_records():
-        assert set(r) == {'layer', 'type', 'dim', 'before', 'after', 'zero', 'folded', 'kept', 'why'}
+        assert set(r) == {'layer', 'type', 'dim', 'before', 'after', 'zero', 'folded', 'kept', 'why', 'codes'}
         assert r['before'] == width(model.get_submodule(r['layer']), r['dim'])
         assert r['after'] == width(pruned.get_submodule(r['layer']), r['dim'])
         assert r['zero'] + r['folded'] == r['before'] - r['after']

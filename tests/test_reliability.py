@@ -50,6 +50,45 @@ def kill(conv_or_linear, rows, bn=None):
         if conv_or_linear.bias is not None: conv_or_linear.bias[rows] = 0
         if bn is not None: bn.weight[rows] = 0; bn.bias[rows] = 0
 
+def weights(model):
+    "{name: (weight, bias)} cloned, for every Conv2d and Linear: to see afterwards which rows were zeroed."
+    return {n: (m.weight.detach().clone(), None if m.bias is None else m.bias.detach().clone())
+            for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+
+def dead_rows(before, model):
+    """{layer name: number of output rows that are entirely zero (weight row and bias) in `model` but were not in
+    `before` (a `weights` snapshot)}: the dead channels injected in between, seen without the library's analysis."""
+    def zero(w, b): z = (w.reshape(len(w), -1) == 0).all(1); return z if b is None else z & (b == 0)
+    now = weights(model); out = {}
+    for n, (w, b) in before.items():
+        k = int((zero(*now[n]) & ~zero(w, b)).sum())
+        if k: out[n] = k
+    return out
+
+def allowed_kept(pruner, layer):
+    """How many dead output channels of `layer` the pruner kept for a legitimate reason: grouped convolutions
+    stay balanced ("keeps the groups of <layer> equal") and no layer goes to zero width ("last channel of <layer>").
+    Read from the report's 'out' row (depthwise convs: 'chan'). The report joins a row's distinct reasons and
+    counts only their total, so a row that mixes legitimate and other reasons is bounded by the report's
+    per-reason totals. All matching on the reasons' text is here."""
+    legitimate = ('keeps the groups of ', 'last channel of ')   # the only reasons a dead channel may stay
+    rep = pruner.report; n = 0
+    for r in rep.layers:
+        if r['layer'] != layer or r['dim'] not in ('out', 'chan') or not r['kept']: continue
+        legit = [w for w in r['why'].split('; ') if w.startswith(legitimate)]
+        n = max(n, min(r['kept'], sum(rep.kept.get(w, 0) for w in legit)))
+    return n
+
+def out_width(m): return m.out_features if isinstance(m, nn.Linear) else m.out_channels
+
+def assert_dead_gone(pruner, model, pruned, injected):
+    "Every layer holding injected dead rows lost them all, but for the channels `allowed_kept` allows."
+    for name, k in injected.items():
+        before, after = [out_width(net.get_submodule(name)) for net in (model, pruned)]
+        kept = allowed_kept(pruner, name)
+        assert after <= before - k + kept, (f"{name}: {k} injected dead channel(s) of {before}, {kept} kept legitimately, "
+                                            f"but {after} left (at most {before - k + kept} allowed)")
+
 # ============================================================================ random networks from random specs
 
 class ConvBNAct(nn.Module):
@@ -164,7 +203,8 @@ def build_net(spec):
 def inject(model, x, dead):
     """Random dead channels: all or part of the free channels of random prunable groups (`analyse` +
     `zero_channels`); plus conv rows zeroed without their BatchNorm (constant channels, which must stay)
-    and consumer columns zeroed (channels read only by zero weights)."""
+    and consumer columns zeroed (channels read only by zero weights). Returns the chosen channel classes and
+    {layer: number of output rows the dead channels zeroed}, found by comparing the weights (see `dead_rows`)."""
     rng = np.random.default_rng(dead['seed'])
     graph = analyse(model, (x[:1],)); chosen = []
     for gr in graph.groups():
@@ -172,7 +212,9 @@ def inject(model, x, dead):
         if not gr.prunable or not free or rng.random() > dead['p_group']: continue
         k = len(free) if dead['all_of_group'] else int(rng.integers(1, len(free) + 1))
         chosen += [int(c) for c in rng.choice(free, k, replace=False)]
+    before = weights(model)
     zero_channels(model, graph, chosen)
+    injected = dead_rows(before, model)
     layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     with torch.no_grad():
         for _ in range(dead['rows_only']):
@@ -182,7 +224,7 @@ def inject(model, x, dead):
         for _ in range(dead['cols_only']):
             m = layers[rng.integers(len(layers))]; col = int(rng.integers(m.weight.shape[1]))
             m.weight[:, col] = 0
-    return chosen
+    return chosen, injected
 
 RTOL = ATOL = 1e-9   # float64 models: removing exact zeros only reorders sums, ~1e-15 relative
 PROPERTY = settings(deadline=None, max_examples=40, derandomize=True, database=None, print_blob=True,
@@ -193,37 +235,40 @@ PROPERTY = settings(deadline=None, max_examples=40, derandomize=True, database=N
 def test_random_networks_prune_exactly(spec):
     """Random conv/BN/ReLU chains, residual adds, channel concats, depthwise and grouped convs, squeeze-excite
     gates and Linear heads (with and without pooling), float64, with random dead channels: the pruned model
-    gives the same output (rtol = atol = 1e-9 of the output's scale), has no more parameters, and the input
-    model is untouched."""
+    gives the same output (rtol = atol = 1e-9 of the output's scale), has no more parameters, has lost every
+    injected dead channel (but for those `allowed_kept`), and the input model is untouched."""
     model, x = build_net(spec)
-    inject(model, x, spec['dead'])
+    _, injected = inject(model, x, spec['dead'])
     snap = snapshot(model)
     with torch.no_grad(): y = model(x)
-    pruned = Pruner().prune_model(model, x[:1])
+    pruner = Pruner(); pruned = pruner.prune_model(model, x[:1])
     assert_untouched(model, snap)
     with torch.no_grad(): y2 = pruned(x)
     assert y2.shape == y.shape
     torch.testing.assert_close(y2, y, rtol=RTOL, atol=ATOL * max(1.0, y.abs().max().item()))
     assert n_params(pruned) <= n_params(model)
+    assert_dead_gone(pruner, model, pruned, injected)
 
 @settings(deadline=None, max_examples=25, derandomize=True, database=None, print_blob=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(net_specs(), st.integers(0, 2**16))
 def test_random_networks_in_train_mode(spec, seed):
     """The same random networks with random submodules left in train mode: training flags come back as they
-    were (module by module), the input model is untouched, and in eval mode the outputs agree."""
+    were (module by module), the input model is untouched, in eval mode the outputs agree, and the injected dead
+    channels are gone."""
     model, x = build_net(spec)
-    inject(model, x, spec['dead'])
+    _, injected = inject(model, x, spec['dead'])
     rng = np.random.default_rng(seed)
     for m in model.modules(): m.train(bool(rng.random() < .5))
     snap = snapshot(model)
-    pruned = Pruner().prune_model(model, x[:1])
+    pruner = Pruner(); pruned = pruner.prune_model(model, x[:1])
     assert_untouched(model, snap)
     assert {n: m.training for n, m in pruned.named_modules()} == snap['training']
     model.eval(); pruned.eval()
     with torch.no_grad(): y, y2 = model(x), pruned(x)
     torch.testing.assert_close(y2, y, rtol=RTOL, atol=ATOL * max(1.0, y.abs().max().item()))
     assert n_params(pruned) <= n_params(model)
+    assert_dead_gone(pruner, model, pruned, injected)
 
 # ============================================================================ bad and unusual inputs
 
