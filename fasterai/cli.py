@@ -6,7 +6,7 @@
 __all__ = ['CLIError', 'build_model', 'load_model', 'progress', 'step', 'prepare', 'prune_command', 'report_command', 'latency',
            'bench_command', 'main']
 
-# %% ../nbs/17_cli.ipynb #fefd48cf
+# %% ../nbs/17_cli.ipynb #90e320c3
 import argparse, copy, statistics, sys, time, zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +21,7 @@ from .sparse.pruner import Pruner
 from .sparse.checkpoint import save_pruned
 from .sparse.deploy import fold_batchnorm, export_model
 
-# %% ../nbs/17_cli.ipynb #98c56c43
+# %% ../nbs/17_cli.ipynb #f43882dd
 class CLIError(Exception):
     "A problem with the command line's input: printed as one line, exit code 2."
 
@@ -69,7 +69,7 @@ def load_model(spec: str, weights=None) -> nn.Module:
     if not isinstance(obj, nn.Module): raise CLIError(f"{spec} holds a {type(obj).__name__}, not a torch.nn.Module")
     return obj
 
-# %% ../nbs/17_cli.ipynb #af891650
+# %% ../nbs/17_cli.ipynb #e66951f7
 @contextmanager
 def progress(enabled: bool = True):
     "A rich progress display on stderr that vanishes when done, and is off when stderr is not a terminal."
@@ -86,7 +86,7 @@ def step(p: Progress, description: str):
     try: yield
     finally: p.remove_task(task)
 
-# %% ../nbs/17_cli.ipynb #4422b621
+# %% ../nbs/17_cli.ipynb #601a5ee3
 _DTYPES = {'float32': torch.float32, 'float64': torch.float64, 'float16': torch.float16, 'bfloat16': torch.bfloat16}
 
 def _parse_shape(s: str) -> tuple:
@@ -114,8 +114,9 @@ def prepare(args, # the parsed command line
             raise CLIError(f"{str(e).splitlines()[0]} (is --input-shape {args.input_shape} right for this model?)")
     graph = analysis.graph
     already_dead = bool(decide(graph, constants=args.constants).removed)
+    done = "examined (dry run)" if dry_run else "pruned"
     if args.no_sparsify or already_dead:
-        note = "already has removable channels: pruned as it is" if already_dead else "pruned as it is (--no-sparsify)"
+        note = f"already has removable channels: {done} as it is" if already_dead else f"{done} as it is (--no-sparsify)"
     else:
         where = ("the channels of every prunable group" if args.context == 'local'
                  else "all prunable channels, weakest first")
@@ -124,7 +125,7 @@ def prepare(args, # the parsed command line
             zero_channels(model, graph,
                           weakest_channels(model, graph, args.sparsity, args.criterion, args.seed, args.context),
                           biases=not args.weights_only)
-        note = f"{args.sparsity:.0%} of {where} zeroed ({args.criterion}, {what}), then pruned"
+        note = f"{args.sparsity:.0%} of {where} zeroed ({args.criterion}, {what}), then {done}"
         analysis = None   # the weights changed: the pruner analyses them again
     pruner = Pruner(round_to=args.round_to, constants=args.constants)
     if dry_run:
@@ -139,7 +140,8 @@ def prepare(args, # the parsed command line
 def _summary(args, model, pruned, pruner, x, note):
     "What was done, from the pruner's report; the output difference measured again on the whole random batch."
     rep = pruner.report
-    print(f"{args.model}: {note} ({args.dtype}, {args.device}; pruning took {rep.seconds:.1f}s)")
+    took = "the analysis took" if rep.dry_run else "pruning took"
+    print(f"{args.model}: {note} ({args.dtype}, {args.device}; {took} {rep.seconds:.1f}s)")
     print(f"{'':24s}{'before':>16s}{'after':>16s}{'ratio':>8s}")
     p0, p1, f0, f1 = rep.params_before, rep.params_after, rep.flops_before, rep.flops_after
     if pruned is not None and args.fold_bn: p1 = n_params(pruned)                          # folding removes BatchNorms
@@ -214,7 +216,7 @@ def bench_command(args) -> int:
     for bs, t0, t1 in rows: print(f"{bs:6d}{t0*1e3:14.2f}{t1*1e3:12.2f}{t1/t0:8.3f}")
     return 0
 
-# %% ../nbs/17_cli.ipynb #1ed7b51c
+# %% ../nbs/17_cli.ipynb #691a7839
 def _parser():
     p = argparse.ArgumentParser(prog='fasterai',
                                 description="Make trained networks physically smaller: remove dead channels exactly. "

@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['trained_like']
 
-# %% ../nbs/18_testing.ipynb #47b0a95e
+# %% ../nbs/18_testing.ipynb #ede739b2
 import torch, torch.nn as nn
 
-# %% ../nbs/18_testing.ipynb #d6718906
+# %% ../nbs/18_testing.ipynb #6fae4ed5
 @torch.no_grad()
 def trained_like(model: nn.Module, # the model to change, in place
                  seed: int = 0, # for the random values

@@ -33,3 +33,29 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(f"{'model':22s} {'dtype':8s} {'params removed':>15s} {'seconds':>8s}")
     for name, dtype, frac, sec in RESULTS:
         terminalreporter.write_line(f"{name:22s} {dtype:8s} {frac:15.1%} {sec:8.2f}")
+
+# ---- dead channels seen in the weights, independently of the library's analysis
+
+def weights(model):
+    "{name: (weight, bias)} cloned, for every Conv2d and Linear: to see afterwards which rows were zeroed."
+    return {n: (m.weight.detach().clone(), None if m.bias is None else m.bias.detach().clone())
+            for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+
+def dead_rows(before, model):
+    """{layer name: number of output rows that are entirely zero (weight row and bias) in `model` but were not in
+    `before` (a `weights` snapshot)}: the dead channels injected in between, seen without the library's analysis."""
+    def zero(w, b): z = (w.reshape(len(w), -1) == 0).all(1); return z if b is None else z & (b == 0)
+    now = weights(model); out = {}
+    for n, (w, b) in before.items():
+        k = int((zero(*now[n]) & ~zero(w, b)).sum())
+        if k: out[n] = k
+    return out
+
+def allowed_kept(pruner, layer):
+    """How many dead output channels of `layer` the pruner kept for a legitimate reason: grouped convolutions stay
+    balanced (code 'group_balance') and no layer goes to zero width ('last_channel'). Read from the report's 'out'
+    row (depthwise convs: 'chan'), which counts the channels kept per reason code."""
+    rows = [r for r in pruner.report.layers if r['layer'] == layer and r['dim'] in ('out', 'chan')]
+    return max([r['codes'].get('group_balance', 0) + r['codes'].get('last_channel', 0) for r in rows], default=0)
+
+def out_width(m): return m.out_features if isinstance(m, nn.Linear) else m.out_channels

@@ -18,8 +18,8 @@ def conv_bn_net(dead=(1, 4)):
 
 class KeepBatchNorms(BatchNormHandler):
     "A user's stricter BatchNorm handler: never prune through a BatchNorm."
-    def rule(self, g, c):
-        return g.unknown(c, Reason('user_policy', f"{c.name}: this project keeps BatchNorm channels"))
+    def rule(self, g, call):
+        return g.unknown(call, Reason('user_policy', f"{call.name}: this project keeps BatchNorm channels"))
 
 def test_user_handler_replaces_a_builtin_and_can_be_removed():
     net, x = conv_bn_net()
@@ -57,12 +57,12 @@ class Gate(nn.Module):
 
 class GateHandler(OpHandler):
     modules, widths, flop_free = (Gate,), ('n',), True
-    def rule(self, g, c):
-        slots, zero, const = g.along(c.sargs[0], 1, c.module.n)
-        g.dim(c.name, 'chan', slots, c.module)
-        return g.slotmap(slots, zero, 1, c.out.ndim, const)
-    def shrink(self, m, keep): shrink_param(m, 'gain', 0, keep['chan']); m.n = len(keep['chan'])
-    def carriers(self, m): return {'chan': [('gain', 0, 'scale')]}
+    def rule(self, g, call):
+        slots, zero, const = g.along(call.sargs[0], 1, call.module.n)
+        g.dim(call.name, 'chan', slots, call.module)
+        return g.slotmap(slots, zero, 1, call.out.ndim, const)
+    def shrink(self, module, keep): shrink_param(module, 'gain', 0, keep['chan']); module.n = len(keep['chan'])
+    def carriers(self, module): return {'chan': [('gain', 0, 'scale')]}
 
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
 def test_handler_for_a_custom_layer(tmp_path, dtype):
@@ -88,7 +88,7 @@ def test_handler_for_a_custom_layer(tmp_path, dtype):
 def test_broken_handler_is_reported_as_a_bug_and_leaves_the_model():
     class Broken(OpHandler):
         modules = (nn.ReLU,)
-        def rule(self, g, c): raise KeyError('oops')
+        def rule(self, g, call): raise KeyError('oops')
     net, x = conv_bn_net()
     state = copy.deepcopy(net.state_dict())
     register_handler(Broken)

@@ -6,7 +6,9 @@ import torch.nn.utils.prune as torch_prune
 from hypothesis import HealthCheck, given, settings, strategies as st
 from fasterai.sparse.analysis import analyse
 from fasterai.sparse.sparsifier import zero_channels
-from fasterai.sparse.pruner import Pruner, n_params
+from fasterai.sparse.pruner import Pruner
+from fasterai.sparse.measure import n_params
+from conftest import weights, dead_rows, allowed_kept, out_width
 
 # ============================================================================ helpers
 
@@ -49,37 +51,6 @@ def kill(conv_or_linear, rows, bn=None):
         conv_or_linear.weight[rows] = 0
         if conv_or_linear.bias is not None: conv_or_linear.bias[rows] = 0
         if bn is not None: bn.weight[rows] = 0; bn.bias[rows] = 0
-
-def weights(model):
-    "{name: (weight, bias)} cloned, for every Conv2d and Linear: to see afterwards which rows were zeroed."
-    return {n: (m.weight.detach().clone(), None if m.bias is None else m.bias.detach().clone())
-            for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
-
-def dead_rows(before, model):
-    """{layer name: number of output rows that are entirely zero (weight row and bias) in `model` but were not in
-    `before` (a `weights` snapshot)}: the dead channels injected in between, seen without the library's analysis."""
-    def zero(w, b): z = (w.reshape(len(w), -1) == 0).all(1); return z if b is None else z & (b == 0)
-    now = weights(model); out = {}
-    for n, (w, b) in before.items():
-        k = int((zero(*now[n]) & ~zero(w, b)).sum())
-        if k: out[n] = k
-    return out
-
-def allowed_kept(pruner, layer):
-    """How many dead output channels of `layer` the pruner kept for a legitimate reason: grouped convolutions
-    stay balanced ("keeps the groups of <layer> equal") and no layer goes to zero width ("last channel of <layer>").
-    Read from the report's 'out' row (depthwise convs: 'chan'). The report joins a row's distinct reasons and
-    counts only their total, so a row that mixes legitimate and other reasons is bounded by the report's
-    per-reason totals. All matching on the reasons' text is here."""
-    legitimate = ('keeps the groups of ', 'last channel of ')   # the only reasons a dead channel may stay
-    rep = pruner.report; n = 0
-    for r in rep.layers:
-        if r['layer'] != layer or r['dim'] not in ('out', 'chan') or not r['kept']: continue
-        legit = [w for w in r['why'].split('; ') if w.startswith(legitimate)]
-        n = max(n, min(r['kept'], sum(rep.kept.get(w, 0) for w in legit)))
-    return n
-
-def out_width(m): return m.out_features if isinstance(m, nn.Linear) else m.out_channels
 
 def assert_dead_gone(pruner, model, pruned, injected):
     "Every layer holding injected dead rows lost them all, but for the channels `allowed_kept` allows."
@@ -206,7 +177,7 @@ def inject(model, x, dead):
     and consumer columns zeroed (channels read only by zero weights). Returns the chosen channel classes and
     {layer: number of output rows the dead channels zeroed}, found by comparing the weights (see `dead_rows`)."""
     rng = np.random.default_rng(dead['seed'])
-    graph = analyse(model, (x[:1],)); chosen = []
+    graph = analyse(model, (x[:1],)).graph; chosen = []
     for gr in graph.groups():
         free = [c for c in gr.channels if c not in gr.frozen]
         if not gr.prunable or not free or rng.random() > dead['p_group']: continue

@@ -2,8 +2,7 @@
 channels of every prunable group made dead, prunes to a smaller model with the same output."""
 import copy, itertools, time
 import numpy as np, pytest, torch
-from conftest import ZOO, RESULTS, build, trained_like, inject_dead
-from test_reliability import weights, dead_rows, out_width, allowed_kept   # dead rows seen in the weights, not the analysis
+from conftest import ZOO, RESULTS, build, trained_like, inject_dead, weights, dead_rows, out_width, allowed_kept
 from fasterai.sparse.analysis import analyse
 from fasterai.sparse.pruner import Pruner
 from fasterai.sparse.measure import n_params, count_flops
@@ -17,7 +16,7 @@ def check_model(name, dtype):
     torch.manual_seed(0)
     model = trained_like(build(name)).to(dtype)
     x = torch.randn(2, 3, ZOO[name], ZOO[name], dtype=dtype)
-    graph = analyse(model, x[:1])
+    graph = analyse(model, x[:1]).graph
     before = weights(model)
     chosen = inject_dead(model, graph)
     injected = dead_rows(before, model)     # {layer: output rows the dead channels zeroed}
@@ -48,9 +47,11 @@ def check_model(name, dtype):
                   for m in model.modules())
     for layer, m in model.named_modules():
         if not isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)): continue
-        old, new, dead, kept = out_width(m), out_width(pruned.get_submodule(layer)), injected.get(layer, 0), allowed_kept(pruner, layer)
+        old, new = out_width(m), out_width(pruned.get_submodule(layer))
+        dead, kept = injected.get(layer, 0), allowed_kept(pruner, layer)
         assert new <= old - dead + kept, f"{name}: {layer} has {new} output channels, expected {old} - {dead} dead + {kept} kept"
-        assert new == old - dead + kept or grouped, f"{name}: {layer} lost {old - dead + kept - new} live channel(s) ({old} - {dead} dead + {kept} kept, {new} left)"
+        assert new == old - dead + kept or grouped, (f"{name}: {layer} lost {old - dead + kept - new} live channel(s) "
+                                                     f"({old} - {dead} dead + {kept} kept, {new} left)")
     # the report's FLOPs (from the layers' shapes, by torch's formulas) are what torch's FlopCounterMode counts on a run
     rep = pruner.report
     assert (rep.flops_before, rep.flops_after) == (count_flops(model, (x[:1],)), count_flops(pruned, (x[:1],))), name
@@ -80,7 +81,7 @@ def test_zoo_half(name, dtype):
     torch.manual_seed(0)
     model = trained_like(build(name)).to(dtype)
     x = torch.randn(2, 3, ZOO[name], ZOO[name])
-    graph = analyse(model, x[:1].to(dtype)); inject_dead(model, graph)
+    graph = analyse(model, x[:1].to(dtype)).graph; inject_dead(model, graph)
     pruned = Pruner().prune_model(model, x[:1].to(dtype))
     assert next(pruned.parameters()).dtype == dtype
     with torch.no_grad(): y, y2 = model.double()(x.double()), pruned.double()(x.double())

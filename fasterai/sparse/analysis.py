@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['Analysis', 'layer_calls_flops', 'HandlerError', 'default_example_inputs', 'eval_mode', 'analyse']
 
-# %% ../../nbs/06_analysis.ipynb #7600d5a1
+# %% ../../nbs/06_analysis.ipynb #b7671041
 import inspect
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +19,7 @@ from .graph import Call, ChannelGraph, Reason
 from .handlers import handler_for, handler_for_module
 import fasterai.sparse.layers, fasterai.sparse.ops   # the built-in handlers register themselves on import
 
-# %% ../../nbs/06_analysis.ipynb #21529d55
+# %% ../../nbs/06_analysis.ipynb #9ec819fb
 @dataclass
 class Analysis:
     "What one run of a model taught: its channel graph, its output and its FLOPs on the example inputs."
@@ -30,10 +30,14 @@ class Analysis:
     other_flops: dict     # node name -> FLOPs of other ops, counted on the run
     fingerprint: dict     # tensor name -> what identifies its state after the run (see `is_current`)
     flops: int            # FLOPs of the run: layer calls from their shapes, plus `other_flops`
-    def layer_flops(self, model: nn.Module) -> int:
+    def layer_flops(self,
+                    model: nn.Module, # the analysed model, or a pruned copy of it
+                   ) -> int:
         "FLOPs of the layer calls the run saw, with `model`'s layers: the analysed model, or it pruned (no run needed)."
         return layer_calls_flops(self.layer_calls, model)
-    def is_current(self, model: nn.Module) -> bool:
+    def is_current(self,
+                   model: nn.Module, # the model to check against this analysis
+                  ) -> bool:
         "Are `model`'s tensors the very ones analysed, unchanged since (no in-place write, no replacement)?"
         return _fingerprint(model) == self.fingerprint
 
@@ -54,7 +58,7 @@ def _fingerprint(model: nn.Module) -> dict:
                   hash(b.detach().reshape(-1).contiguous().view(torch.uint8).cpu().numpy().tobytes()))
     return out
 
-# %% ../../nbs/06_analysis.ipynb #04e11ecc
+# %% ../../nbs/06_analysis.ipynb #f023460c
 class HandlerError(RuntimeError):
     "A handler's rule failed: a bug in fasterai (or in a handler registered from outside), not in the model."
 
@@ -88,7 +92,7 @@ class _SlotInterpreter(Interpreter):
                                f"This is a bug in {whose}, not in your model: please report it with the model.") from e
         return call.out
 
-# %% ../../nbs/06_analysis.ipynb #1fa5560f
+# %% ../../nbs/06_analysis.ipynb #5935f074
 def _freeze_shared(g: ChannelGraph, model: nn.Module):
     "Keep the channels of layers whose parameters other layers share (tied weights): shrinking one would untie them."
     users = {}
@@ -117,7 +121,7 @@ def _trace_for(model, example_inputs, leaf_modules):
                          "prunes what one trace of the model sees, so fix them in a small wrapper module "
                          "(its forward calls the model with the flag set) and prune the wrapper's model.") from e
 
-# %% ../../nbs/06_analysis.ipynb #49a0ce80
+# %% ../../nbs/06_analysis.ipynb #c6c73a51
 def default_example_inputs(model: nn.Module, # the model; its first parameter gives the device and dtype
                            size: int = 224, # pixels along each spatial axis, for an image model
                           ) -> tuple:
@@ -141,7 +145,7 @@ def eval_mode(model: nn.Module, # the model; every submodule gets its own traini
     finally:
         for m, mode in modes.items(): m.training = mode   # not m.train(mode): that recurses into every child again
 
-# %% ../../nbs/06_analysis.ipynb #85140172
+# %% ../../nbs/06_analysis.ipynb #50ac3846
 def analyse(model: nn.Module, # the model to read; it is run once, in eval mode, and otherwise not changed
             example_inputs=None, # one batch shaped like real data: a tensor, or a tuple of the forward's arguments
             leaf_modules=(), # module types kept whole by the tracer (their channels are kept)

@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['FORMAT', 'save_pruned', 'CheckpointError', 'load_pruned']
 
-# %% ../../nbs/14_checkpoint.ipynb #a459f949
+# %% ../../nbs/14_checkpoint.ipynb #9af2dc08
 import torch, torch.nn as nn
 from .handlers import handler_for_module
 from pathlib import Path
 
-# %% ../../nbs/14_checkpoint.ipynb #96a00d58
+# %% ../../nbs/14_checkpoint.ipynb #065da296
 FORMAT = 'fasterai.pruned/1'
 
 def _width_names(m: nn.Module) -> tuple:
@@ -34,7 +34,7 @@ def save_pruned(model: nn.Module, # a (pruned) model
     torch.save({'format': FORMAT, 'class': f"{type(model).__module__}.{type(model).__qualname__}",
                 'widths': _widths(model), 'state_dict': model.state_dict()}, Path(path))
 
-# %% ../../nbs/14_checkpoint.ipynb #ed45271d
+# %% ../../nbs/14_checkpoint.ipynb #a5f9ebef
 class CheckpointError(ValueError):
     "A pruned-model file that does not fit the architecture it is loaded into."
 

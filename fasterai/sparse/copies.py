@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['pruning_hooks', 'full_copy', 'bake_masks', 'sharing_copy', 'unshare', 'shape_copy']
 
-# %% ../../nbs/11_copies.ipynb #280b1930
+# %% ../../nbs/11_copies.ipynb #8294b2eb
 import copy, itertools
 import torch, torch.nn as nn
 
-# %% ../../nbs/11_copies.ipynb #e606b524
+# %% ../../nbs/11_copies.ipynb #63cac6bb
 def pruning_hooks(model: nn.Module, # any model
                  ) -> list:
     "(module, tensor name) of every `torch.nn.utils.prune` reparametrization in `model`."
@@ -43,7 +43,7 @@ def bake_masks(model: nn.Module, # a model that fasterai owns (a copy): changed 
         del m._modules['parametrizations']
         for name, v in values.items(): m.register_parameter(name, nn.Parameter(v, requires_grad=grads[name]))
 
-# %% ../../nbs/11_copies.ipynb #dbfc6bb7
+# %% ../../nbs/11_copies.ipynb #e8c93688
 def sharing_copy(model: nn.Module, # any model without pruning hooks
                 ) -> nn.Module:
     "A deep copy of `model` whose parameters are `model`'s own (for surgery to replace; `unshare` clones the rest)."
@@ -60,7 +60,7 @@ def unshare(pruned: nn.Module, # a copy made by `sharing_copy`, after surgery
                 if isinstance(t, torch.Tensor) and id(t) in theirs:
                     d[k] = clones[id(t)] if id(t) in clones else clones.setdefault(id(t), copy.deepcopy(t))
 
-# %% ../../nbs/11_copies.ipynb #9c5a8dc7
+# %% ../../nbs/11_copies.ipynb #5bce0bdf
 def shape_copy(model: nn.Module, # any model
               ) -> nn.Module:
     "A copy of `model` whose tensors are empty `meta` tensors of the same shapes, dtypes and kinds."

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['foldable_pairs', 'fold_batchnorm', 'export_model']
 
-# %% ../../nbs/15_deploy.ipynb #8782ffb1
+# %% ../../nbs/15_deploy.ipynb #8d80499f
 import copy, warnings
 from collections import Counter
 from pathlib import Path
@@ -16,7 +16,7 @@ from .layers import CONVS, BATCHNORMS
 from .analysis import eval_mode
 from .measure import max_abs_diff, output_tolerance
 
-# %% ../../nbs/15_deploy.ipynb #8eb91ba5
+# %% ../../nbs/15_deploy.ipynb #57847a10
 def _linear_output_ndims(model: nn.Module, names, example_inputs) -> dict:
     "The number of dimensions of each named Linear's output on one run of `model`."
     ndims = {}
@@ -79,7 +79,7 @@ def fold_batchnorm(model: nn.Module, # a model in eval mode
         setattr(model.get_submodule(parent), name, nn.Identity())
     return model
 
-# %% ../../nbs/15_deploy.ipynb #114e84df
+# %% ../../nbs/15_deploy.ipynb #8a32d678
 def export_model(model: nn.Module, # the model to export
                  example_inputs, # one batch: a tensor, or a tuple of the forward's arguments
                  path, # a .pt2 (torch.export) or .onnx (ONNX) file to write

@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['Reason', 'Call', 'Use', 'ChannelGraph', 'ChannelGroup']
 
-# %% ../../nbs/02_graph.ipynb #bc894773
+# %% ../../nbs/02_graph.ipynb #02643e52
 from dataclasses import dataclass
 import numpy as np, torch, torch.nn as nn
 from torch.fx import Node
 from .slots import UnionFind, SlotMap, CONST, leaves, slotmaps
 
-# %% ../../nbs/02_graph.ipynb #5d7cd439
+# %% ../../nbs/02_graph.ipynb #9ae8f278
 @dataclass(frozen=True)
 class Reason:
     "Why a channel stays: a stable `code` to match, and the `text` a report prints."
@@ -19,7 +19,7 @@ class Reason:
     text: str   # a sentence naming the layer or op
     def __str__(self): return self.text
 
-# %% ../../nbs/02_graph.ipynb #896bdeab
+# %% ../../nbs/02_graph.ipynb #fec4ae07
 @dataclass
 class Call:
     "One executed fx node: its real arguments and result, and the `SlotMap`s of its arguments."
@@ -43,12 +43,15 @@ class Use:
     const: np.ndarray            # int8: CONST, CONST_INSIDE (constant away from zero-padded borders) or 0
     values: torch.Tensor = None  # each input's value on the example input, for folding constants into `owner`'s bias
 
-# %% ../../nbs/02_graph.ipynb #4bc97c92
+# %% ../../nbs/02_graph.ipynb #adcf64b9
 class ChannelGraph:
     "Channel slots of every tensor in a traced model, their couplings, producers, consumers and dead-ness."
-    def __init__(self, fx_graph=None, tensor_constants=()):
-        self.fx_graph, self.uf = fx_graph, UnionFind()   # the torch.fx graph it was read from
-        self.tensor_constants = set(tensor_constants)    # get_attr targets the tracer made for tensors outside modules
+    def __init__(self,
+                 fx_graph=None, # the torch.fx graph it is read from (None: a graph filled by hand)
+                 tensor_constants=(), # get_attr targets the tracer made for tensors outside modules
+                ):
+        self.fx_graph, self.uf = fx_graph, UnionFind()
+        self.tensor_constants = set(tensor_constants)
         self.dims = {}        # (owner, kind) -> np.ndarray of slots, one per index of that dimension
         self.params = {}      # get_attr target -> np.ndarray of slots shaped like the parameter
         self.uses = []        # a `Use` wherever a layer reads channels
@@ -58,13 +61,21 @@ class ChannelGraph:
         self.kinds = {}       # owner -> module type name, for the report
         self.zero_rows = {}   # producer -> which of its output rows have all-zero weights, for the report
 
-    def fresh(self, n:int) -> np.ndarray: return self.uf.new(n)
+    def fresh(self,
+              n:int, # how many slots
+             ) -> np.ndarray:
+        "`n` new slots, each its own channel class."
+        return self.uf.new(n)
     def roots(self) -> np.ndarray: return self.uf.find(np.arange(self.uf.n))
-    def canon(self, ids: torch.Tensor) -> torch.Tensor:
+    def canon(self,
+              ids: torch.Tensor, # int64 slots, any shape (-1: none, left as is)
+             ) -> torch.Tensor:
         "`ids` with every slot replaced by its class."
         a = ids.numpy().copy(); m = a >= 0; a[m] = self.uf.find(a[m])
         return torch.from_numpy(a)
-    def compress(self, sm: SlotMap) -> SlotMap:
+    def compress(self,
+                 sm: SlotMap, # a tensor's slot map, expanded or not
+                ) -> SlotMap:
         "Canonical ids, shrunk to size 1 along every axis where nothing varies."
         ts = [self.canon(sm.ids), sm.zero, sm.const]
         for a in range(ts[0].ndim):
@@ -72,44 +83,77 @@ class ChannelGraph:
                 firsts = [t.narrow(a, 0, 1) for t in ts]
                 if all(bool((t == f).all()) for t, f in zip(ts, firsts)): ts = firsts
         return SlotMap(*(t.contiguous() for t in ts))
-    def slotmap(self, slots, zero, axis:int, ndim:int, const=None) -> SlotMap:
+    def slotmap(self,
+                slots, # one slot per index of the channel axis
+                zero, # bool per index: the channel is exactly zero
+                axis:int, # the channel axis
+                ndim:int, # the tensor's number of dimensions
+                const=None, # int8 per index: CONST, CONST_INSIDE or 0 (None: CONST exactly where `zero`)
+               ) -> SlotMap:
         "A `SlotMap` whose channels run along `axis` of an `ndim`-dimensional tensor."
         shape = [1]*ndim; shape[axis] = len(slots)
         return SlotMap(torch.as_tensor(slots, dtype=torch.int64).reshape(shape),
                        torch.as_tensor(zero, dtype=torch.bool).reshape(shape),
                        None if const is None else torch.as_tensor(np.asarray(const), dtype=torch.int8).reshape(shape))
-    def along(self, sm: SlotMap, axis:int, size:int):
+    def along(self,
+              sm: SlotMap, # the slot map of the tensor read
+              axis:int, # the axis read (negative counts from the end)
+              size:int, # the tensor's real size along `axis`
+             ) -> tuple:
         "Slots, deadness and constancy per index of `axis`; a reader of that axis ties the slots along all other axes."
         ids, zero, const = (t.movedim(axis, 0) for t in (sm.ids, sm.zero, sm.const))
         ids, zero, const = (t.expand(size, *t.shape[1:]).reshape(size, -1).numpy() for t in (ids, zero, const))
         if ids.shape[1] > 1: self.uf.union(np.repeat(ids[:, :1], ids.shape[1]-1, 1), ids[:, 1:])
         slots = ids[:, 0].copy(); m = slots >= 0; slots[m] = self.uf.find(slots[m])
         return slots, zero.all(1), const.min(1)
-    def dim(self, owner:str, kind:str, slots, module=None):
+    def dim(self,
+            owner:str, # the layer's qualified name
+            kind:str, # 'out', 'in' or 'chan'
+            slots, # one slot per index of that dimension
+            module=None, # the layer, whose type the report names (None: not recorded)
+           ):
         "Index `i` of `owner`'s `kind` dimension carries `slots[i]`; a second call (a shared module) ties them."
         if module is not None: self.kinds[owner] = type(module).__name__
         if (owner, kind) in self.dims: self.uf.union(self.dims[owner, kind], slots)
         else: self.dims[owner, kind] = np.asarray(slots)
-    def producer(self, owner:str, n:int, module) -> np.ndarray:
+    def producer(self,
+                 owner:str, # the layer's qualified name
+                 n:int, # its number of output channels
+                 module, # the layer
+                ) -> np.ndarray:
         "The output slots of `owner`, made on its first call and reused on later ones."
         if (owner, 'out') not in self.dims: self.dim(owner, 'out', self.fresh(n), module)
         return self.dims[owner, 'out']
-    def use(self, slots, dead, owner:str=None, const=None, values=None):
+    def use(self,
+            slots, # the slot of each input index read
+            dead, # bool per index: exactly zero, or read only by all-zero weights
+            owner:str=None, # the reading layer's qualified name
+            const=None, # int8 per index: CONST, CONST_INSIDE or 0 (None: CONST exactly where `dead`)
+            values=None, # each index's value on the example input (None: not foldable into `owner`)
+           ):
         "`owner` reads `slots`; `dead[i]`: channel i can't affect it; `const`/`values`: each one's constancy and value."
         dead = np.asarray(dead, dtype=bool)
         const = np.where(dead, CONST, 0).astype(np.int8) if const is None else np.asarray(const, dtype=np.int8)
         self.uses.append(Use(owner, np.asarray(slots), dead, const, values))
-    def freeze(self, struct, reason: Reason):
+    def freeze(self,
+               struct, # a `SlotMap`, or a nested tuple/list/dict holding some
+               reason: Reason, # why they stay
+              ):
         "Keep every slot of every `SlotMap` in `struct`, for `reason`."
         for sm in slotmaps(struct):
             ids = sm.ids.numpy().ravel()
             for s in np.unique(ids[ids >= 0]): self.frozen.setdefault(int(s), reason)
-    def frozen_roots(self, root=None) -> dict:
+    def frozen_roots(self,
+                     root=None, # the root of each slot, as `roots()` gives (None: computed here)
+                    ) -> dict:
         "Channel class (root slot) -> why it is frozen."
         root = self.roots() if root is None else root; out = {}
         for s, why in self.frozen.items(): out.setdefault(int(root[s]), why)
         return out
-    def frozen_like(self, out, reason: Reason):
+    def frozen_like(self,
+                    out, # the op's result: a tensor, or a nested tuple/list/dict of them
+                    reason: Reason, # why the new slots stay
+                   ):
         "Fresh frozen slots for every tensor in `out`, the result of an op we do not follow."
         if isinstance(out, torch.Tensor):
             s = int(self.fresh(1)[0]); self.frozen[s] = reason
@@ -117,12 +161,17 @@ class ChannelGraph:
         if isinstance(out, (tuple, list)): return tuple(self.frozen_like(o, reason) for o in out)
         if isinstance(out, dict): return {k: self.frozen_like(v, reason) for k, v in out.items()}
         return None
-    def unknown(self, call: Call, reason: Reason = None):
+    def unknown(self,
+                call: Call, # the executed op
+                reason: Reason = None, # why its channels stay (None: 'not_understood')
+               ):
         "The conservative rule: keep every channel the op touches, and give its result frozen slots."
         reason = reason or Reason('not_understood', f"{call.describe()} is not understood by the channel graph")
         self.freeze((call.sargs, call.skwargs), reason)
         return self.frozen_like(call.out, reason)
-    def param_slots(self, call: Call):
+    def param_slots(self,
+                    call: Call, # an executed `get_attr` node
+                   ):
         "A parameter used directly in `forward` gets a slot per element (broadcasting then ties them to channels)."
         t, key = call.out, call.node.target
         if not isinstance(t, torch.Tensor): return None
@@ -138,7 +187,10 @@ class ChannelGraph:
         # a parameter does not depend on the input: constant
         return self.compress(SlotMap(torch.from_numpy(self.params[key]), (t == 0).cpu(),
                                      torch.full(t.shape, CONST, dtype=torch.int8)))
-    def apply(self, call: Call, handler=None):
+    def apply(self,
+              call: Call, # the executed node
+              handler=None, # its `OpHandler` (None: none is registered)
+             ):
         "Run `handler`'s rule on one executed node (a conservative one without a handler); its result's `SlotMap`(s)."
         op = call.node.op
         if op == 'placeholder': return self.frozen_like(call.out, Reason('model_input', 'model input'))
@@ -171,7 +223,7 @@ class ChannelGraph:
             out.append(ChannelGroup([keys[i] for i in members], chans, {r: frozen[r] for r in chans if r in frozen}))
         return out
 
-# %% ../../nbs/02_graph.ipynb #85152d7e
+# %% ../../nbs/02_graph.ipynb #6fb0d7b0
 @dataclass
 class ChannelGroup:
     "Layer dimensions whose channels are coupled, and the channels (slot classes) they share."

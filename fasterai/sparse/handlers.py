@@ -6,10 +6,10 @@
 __all__ = ['OpHandler', 'register_handler', 'unregister_handler', 'handler_for_module', 'handler_for', 'index_tensor',
            'shrink_param']
 
-# %% ../../nbs/03_handlers.ipynb #7625ee5f
+# %% ../../nbs/03_handlers.ipynb #a10d46a0
 import numpy as np, torch, torch.nn as nn
 
-# %% ../../nbs/03_handlers.ipynb #909752d4
+# %% ../../nbs/03_handlers.ipynb #62bc10a9
 class OpHandler:
     "What fasterai knows about one kind of op. Subclass it, say what it handles, and override what applies."
     modules: tuple = ()     # module types; a subclass matches too, unless it overrides `forward`
@@ -18,30 +18,57 @@ class OpHandler:
     flop_free: bool = False # True: the op costs no FLOPs worth counting, and no counter watches it
     widths: tuple = ()      # module attributes holding its widths (`'out_channels'`), which a checkpoint restores
 
-    def __init__(self, modules=None, functions=None, methods=None):
+    def __init__(self,
+                 modules=None, # module types it handles (None: the class's `modules`)
+                 functions=None, # functions or qualified names it handles (None: the class's `functions`)
+                 methods=None, # tensor method names it handles (None: the class's `methods`)
+                ):
         "Instances may name what they handle; by default, the class attributes."
         if modules is not None: self.modules = tuple(modules)
         if functions is not None: self.functions = tuple(functions)
         if methods is not None: self.methods = tuple(methods)
 
-    def rule(self, g, call):
+    def rule(self,
+             g, # the `ChannelGraph` being built
+             call, # the executed node: a `Call`, with its arguments' `SlotMap`s in `sargs`, `skwargs`
+            ):
         "Analysis: record what `call` does to channels in graph `g` and return its result's `SlotMap`(s)."
         return g.unknown(call)
-    def flops(self, module: nn.Module, x_shape, out_shape):
+    def flops(self,
+              module: nn.Module, # the layer called
+              x_shape, # the shape of its input
+              out_shape, # the shape of its output
+             ):
         "FLOPs of one `module` call from shapes (any channel count: the module's own is used); None: counted on a run."
         return None
-    def constrain(self, g, owner: str, removal):
+    def constrain(self,
+                  g, # the `ChannelGraph` of the analysis
+                  owner: str, # the layer's qualified name
+                  removal, # the `Removal` so far: read it with `of`, keep channels with `put_back`
+                 ):
         "The decision: put back (`removal.put_back`) dead channels of layer `owner` whose removal would be invalid."
-    def shrink(self, module: nn.Module, keep: dict):
+    def shrink(self,
+               module: nn.Module, # the layer to rebuild
+               keep: dict, # kind ('out', 'in', 'chan') -> indices to keep, for each kind that shrinks
+              ):
         "Surgery: keep only indices `keep[kind]` of each dimension that shrinks, in place."
         raise NotImplementedError(f"{type(self).__name__} has no surgery for {type(module).__name__}")
-    def absorb(self, module: nn.Module, idx, values):
+    def absorb(self,
+               module: nn.Module, # the layer reading the constants
+               idx, # the input indices that hold constants
+               values: torch.Tensor, # their constant values, one per index
+              ):
         "Surgery: add the effect of constant inputs `values` at input indices `idx` to `module`'s bias, in place."
         raise NotImplementedError(f"{type(self).__name__} cannot fold constants into {type(module).__name__}")
-    def carriers(self, module: nn.Module) -> dict:
+    def carriers(self,
+                 module: nn.Module, # the layer
+                ) -> dict:
         "The Sparsifier: `{kind: [(tensor name, axis), ...]}`, the tensors that carry each dimension's channels."
         return {}
-    def example_input(self, module: nn.Module, size: int):
+    def example_input(self,
+                      module: nn.Module, # the model's first layer
+                      size: int, # pixels per spatial side, for images
+                     ):
         "The shape of one sample for a model whose first layer is `module` (`size` pixels for images); None: no guess."
         return None
 
@@ -51,7 +78,7 @@ class OpHandler:
         return type(self).flops is not OpHandler.flops
     def __repr__(self): return type(self).__name__
 
-# %% ../../nbs/03_handlers.ipynb #1fda4aa4
+# %% ../../nbs/03_handlers.ipynb #85b35e11
 _HANDLERS = []               # every registered handler, in order of registration
 _BY_FUNCTION, _BY_METHOD = {}, {}
 _BY_TYPE = {}                # module type -> handler or None: a cache, rebuilt after each (un)registration
@@ -83,7 +110,7 @@ def unregister_handler(handler, # a handler class or instance given to `register
     if not gone: raise ValueError(f"{handler!r} is not registered")
     _HANDLERS[:] = [h for h in _HANDLERS if h not in gone]; _index()
 
-# %% ../../nbs/03_handlers.ipynb #a7722fb9
+# %% ../../nbs/03_handlers.ipynb #c922d3a2
 def _handles(h: OpHandler, t: type) -> bool:
     return any(issubclass(t, m) and t.forward is m.forward for m in h.modules)
 
@@ -105,7 +132,7 @@ def handler_for(node, # a `torch.fx` node
     found = [f for f in found if f is not None]
     return max(found, key=lambda f: f[0])[1] if found else None
 
-# %% ../../nbs/03_handlers.ipynb #e4352392
+# %% ../../nbs/03_handlers.ipynb #925ec780
 def index_tensor(keep, # indices to keep (a sequence or numpy array)
                  like: torch.Tensor, # the tensor they index: the result is on its device
                 ) -> torch.Tensor:

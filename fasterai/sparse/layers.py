@@ -6,18 +6,18 @@
 __all__ = ['CONVS', 'BATCHNORMS', 'shrink_conv', 'add_to_bias', 'fold_into_conv', 'ConvHandler', 'shrink_linear', 'LinearHandler',
            'bn_keeps_zero', 'BatchNormHandler']
 
-# %% ../../nbs/04_layers.ipynb #f20a54a2
+# %% ../../nbs/04_layers.ipynb #6871aa30
 import numpy as np, torch, torch.nn as nn
 from torch.utils.flop_counter import conv_flop_count, mm_flop
 from .slots import CONST, CONST_INSIDE
 from .graph import Reason
 from .handlers import OpHandler, register_handler, index_tensor, shrink_param
 
-# %% ../../nbs/04_layers.ipynb #9b842a55
+# %% ../../nbs/04_layers.ipynb #1ff4cf49
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
-# %% ../../nbs/04_layers.ipynb #779f0b62
+# %% ../../nbs/04_layers.ipynb #c23f457a
 def _weight_nonzero(w) -> np.ndarray:
     "Which kernels `(output, input)` of a conv/linear weight hold a non-zero value."
     w = w.detach()
@@ -60,7 +60,7 @@ def _row_const(read, lv_rows, live) -> np.ndarray:
         return np.where(read.any(1), 0, CONST).astype(np.int8)
     return np.where(read, lv_rows, CONST).min(1)
 
-# %% ../../nbs/04_layers.ipynb #e70889db
+# %% ../../nbs/04_layers.ipynb #7822a2c1
 def shrink_conv(conv: nn.Module, # a convolution, grouped or not
                 out_keep=None, # output channels to keep (None: all)
                 in_keep=None, # input channels to keep, global indices (None: all)
@@ -89,7 +89,7 @@ def shrink_conv(conv: nn.Module, # a convolution, grouped or not
     conv.out_channels, conv.in_channels, conv.groups = len(out_keep), len(groups) * int(counts[0]), len(groups)
     return conv
 
-# %% ../../nbs/04_layers.ipynb #58a1d0be
+# %% ../../nbs/04_layers.ipynb #33683e14
 @torch.no_grad()
 def add_to_bias(layer: nn.Module, # a conv or Linear
                 delta: torch.Tensor, # one value per output row, added to the bias (created when absent)
@@ -112,38 +112,49 @@ def fold_into_conv(conv: nn.Module, # a convolution, grouped or not
     same_group = (torch.arange(W.shape[0], device=W.device)[:, None] // cout_g) == (idx[None] // cin_g)
     add_to_bias(conv, (Wsum.index_select(1, idx % cin_g) * same_group) @ values.detach().to(W.device, torch.float64))
 
-# %% ../../nbs/04_layers.ipynb #b91c042c
+# %% ../../nbs/04_layers.ipynb #e6f1eaa4
 def _channel_axis(x_ndim: int, m) -> int: return x_ndim - len(m.kernel_size) - 1
 
 class ConvHandler(OpHandler):
     "Convolutions: consume input channels, produce output channels; depthwise ones pass channels through."
     modules, widths = CONVS, ('in_channels', 'out_channels', 'groups')
-    def rule(self, g, c):
-        m, x = c.module, c.sargs[0]
+    def rule(self,
+             g, # the `ChannelGraph`
+             call, # a call of the conv
+            ):
+        m, x = call.module, call.sargs[0]
         cin, cout, G = m.in_channels, m.out_channels, m.groups
-        ax = _channel_axis(c.args[0].ndim, m)
+        ax = _channel_axis(call.args[0].ndim, m)
         ins, zin, lv = g.along(x, ax, cin)
-        lv = np.minimum(_seen_uniform(c.args[0], ax, lv, zin), _pad_level(m))   # as this conv sees its inputs
+        lv = np.minimum(_seen_uniform(call.args[0], ax, lv, zin), _pad_level(m))   # as this conv sees its inputs
         nz, bz = _weight_nonzero(m.weight), _bias_zero(m, cout)      # nz: (cout, cin/G) non-zero kernels
         if G > 1 and cin == G and cout == G:                            # depthwise: channel k in is channel k out
-            g.dim(c.name, 'chan', ins, m)
+            g.dim(call.name, 'chan', ins, m)
             read = ~zin & nz[:, 0]
-            return g.slotmap(ins, ~read & bz, ax, c.out.ndim, np.where(read, lv, CONST))
+            return g.slotmap(ins, ~read & bz, ax, call.out.ndim, np.where(read, lv, CONST))
         cin_g, cout_g = cin // G, cout // G
         rows = np.arange(cout) // cout_g                                # each row sees its own group's inputs
         read = nz & ~zin.reshape(G, cin_g)[rows]
         unused = ~nz.reshape(G, cout_g, cin_g).any(1).reshape(cin)
-        outs = g.producer(c.name, cout, m); g.zero_rows[c.name] = ~nz.any(1)
-        g.dim(c.name, 'in', ins); g.use(ins, zin | unused, c.name, lv, _centre(c.args[0], ax))
-        if G > 1: g.notes[c.name] = {'groups': G}
+        outs = g.producer(call.name, cout, m); g.zero_rows[call.name] = ~nz.any(1)
+        g.dim(call.name, 'in', ins); g.use(ins, zin | unused, call.name, lv, _centre(call.args[0], ax))
+        if G > 1: g.notes[call.name] = {'groups': G}
         const = _row_const(read, lv.reshape(G, cin_g)[rows], ~zin.reshape(G, cin_g)[rows])
-        return g.slotmap(outs, ~read.any(1) & bz, ax, c.out.ndim, const)
-    def flops(self, m, x_shape, out_shape):
+        return g.slotmap(outs, ~read.any(1) & bz, ax, call.out.ndim, const)
+    def flops(self,
+              module, # the conv
+              x_shape, # its input's shape, batched or not
+              out_shape, # its output's shape
+             ):
         x, out = list(x_shape), list(out_shape)
-        if len(x) == len(m.kernel_size) + 1: x, out = [1] + x, [1] + out   # unbatched
-        x[1], out[1] = m.in_channels, m.out_channels
-        return conv_flop_count(x, list(m.weight.shape), out)
-    def constrain(self, g, owner, removal):
+        if len(x) == len(module.kernel_size) + 1: x, out = [1] + x, [1] + out   # unbatched
+        x[1], out[1] = module.in_channels, module.out_channels
+        return conv_flop_count(x, list(module.weight.shape), out)
+    def constrain(self,
+                  g, # the `ChannelGraph`
+                  owner, # the conv's qualified name
+                  removal, # the `Removal` so far: unbalanced groups get channels back
+                 ):
         "Grouped convolutions stay balanced: every surviving group keeps as many inputs and outputs as the others."
         G = g.notes.get(owner, {}).get('groups', 1)
         if G == 1: return
@@ -156,14 +167,29 @@ class ConvHandler(OpHandler):
             for grp in np.nonzero(alive)[0]:
                 extra = np.nonzero(side[grp])[0][: side[grp].sum() - target]
                 removal.put_back(slots[grp][extra], Reason('group_balance', f"keeps the groups of {owner} equal"))
-    def shrink(self, m, keep): shrink_conv(m, keep.get('out', keep.get('chan')), keep.get('in', keep.get('chan')))
-    def absorb(self, m, idx, values): fold_into_conv(m, idx, values)
-    def carriers(self, m):
+    def shrink(self,
+               module, # the conv
+               keep, # indices to keep: 'out' and 'in', or 'chan' for a depthwise conv
+              ):
+        shrink_conv(module, keep.get('out', keep.get('chan')), keep.get('in', keep.get('chan')))
+    def absorb(self,
+               module, # the conv
+               idx, # input channels holding constants
+               values, # their constant values
+              ):
+        fold_into_conv(module, idx, values)
+    def carriers(self,
+                 module, # the conv
+                ):
         rows = [('weight', 0, 'weight'), ('bias', 0, 'shift')]
         return {'out': rows, 'chan': rows, 'in': [('weight', 1, 'weight')]}
-    def example_input(self, m, size): return (m.in_channels, *[size] * len(m.kernel_size))
+    def example_input(self,
+                      module, # the conv
+                      size, # pixels per spatial side
+                     ):
+        return (module.in_channels, *[size] * len(module.kernel_size))
 
-# %% ../../nbs/04_layers.ipynb #c9d21e4e
+# %% ../../nbs/04_layers.ipynb #de81ae57
 @torch.no_grad()
 def shrink_linear(lin: nn.Linear, # the Linear layer
                   out_keep=None, # output units to keep (None: all)
@@ -183,26 +209,48 @@ def shrink_linear(lin: nn.Linear, # the Linear layer
 class LinearHandler(OpHandler):
     "Linear layers: consume the last axis, produce fresh units along it."
     modules, widths = (nn.Linear,), ('in_features', 'out_features')
-    def rule(self, g, c):
-        m, x = c.module, c.sargs[0]
+    def rule(self,
+             g, # the `ChannelGraph`
+             call, # a call of the Linear
+            ):
+        m, x = call.module, call.sargs[0]
         ins, zin, lv = g.along(x, -1, m.in_features)
-        lv = _seen_uniform(c.args[0], -1, lv, zin)
+        lv = _seen_uniform(call.args[0], -1, lv, zin)
         nz, bz = _weight_nonzero(m.weight), _bias_zero(m, m.out_features)
         read = nz & ~zin[None]
-        outs = g.producer(c.name, m.out_features, m); g.zero_rows[c.name] = ~nz.any(1)
-        g.dim(c.name, 'in', ins); g.use(ins, zin | ~nz.any(0), c.name, lv, _centre(c.args[0], -1))
-        return g.slotmap(outs, ~read.any(1) & bz, c.out.ndim - 1, c.out.ndim, _row_const(read, lv, ~zin))
-    def flops(self, m, x_shape, out_shape):
-        return mm_flop([int(np.prod(x_shape[:-1])), m.in_features], [m.in_features, m.out_features])
-    def shrink(self, m, keep): shrink_linear(m, keep.get('out'), keep.get('in'))
-    def absorb(self, m, idx, values):
-        W = m.weight.detach()
-        add_to_bias(m, W.double().index_select(1, index_tensor(idx, W)) @ values.detach().to(W.device, torch.float64))
-    def carriers(self, m):
+        outs = g.producer(call.name, m.out_features, m); g.zero_rows[call.name] = ~nz.any(1)
+        g.dim(call.name, 'in', ins); g.use(ins, zin | ~nz.any(0), call.name, lv, _centre(call.args[0], -1))
+        return g.slotmap(outs, ~read.any(1) & bz, call.out.ndim - 1, call.out.ndim, _row_const(read, lv, ~zin))
+    def flops(self,
+              module, # the Linear
+              x_shape, # its input's shape
+              out_shape, # its output's shape
+             ):
+        return mm_flop([int(np.prod(x_shape[:-1])), module.in_features], [module.in_features, module.out_features])
+    def shrink(self,
+               module, # the Linear
+               keep, # indices to keep: 'out' units, 'in' features
+              ):
+        shrink_linear(module, keep.get('out'), keep.get('in'))
+    def absorb(self,
+               module, # the Linear
+               idx, # input features holding constants
+               values, # their constant values
+              ):
+        W = module.weight.detach()
+        delta = W.double().index_select(1, index_tensor(idx, W)) @ values.detach().to(W.device, torch.float64)
+        add_to_bias(module, delta)
+    def carriers(self,
+                 module, # the Linear
+                ):
         return {'out': [('weight', 0, 'weight'), ('bias', 0, 'shift')], 'in': [('weight', 1, 'weight')]}
-    def example_input(self, m, size): return (m.in_features,)
+    def example_input(self,
+                      module, # the Linear
+                      size, # unused: a Linear takes features
+                     ):
+        return (module.in_features,)
 
-# %% ../../nbs/04_layers.ipynb #e64b0620
+# %% ../../nbs/04_layers.ipynb #b35ffde0
 def bn_keeps_zero(bn: nn.Module, # a BatchNorm
                  ) -> np.ndarray:
     "Channels where this BatchNorm maps an exact zero to an exact zero, in eval and in train mode."
@@ -213,14 +261,23 @@ def bn_keeps_zero(bn: nn.Module, # a BatchNorm
 class BatchNormHandler(OpHandler):
     "BatchNorm: per-channel, passes slots; a zero stays zero only where `bn_keeps_zero`."
     modules, widths, flop_free = BATCHNORMS, ('num_features',), True
-    def rule(self, g, c):
-        m, x = c.module, c.sargs[0]
+    def rule(self,
+             g, # the `ChannelGraph`
+             call, # a call of the BatchNorm
+            ):
+        m, x = call.module, call.sargs[0]
         ch, zin, lv = g.along(x, 1, m.num_features)
-        g.dim(c.name, 'chan', ch, m)
-        return g.slotmap(ch, zin & bn_keeps_zero(m), 1, c.out.ndim, lv)   # an affine map of a constant is constant
-    def shrink(self, m, keep):
-        for name in ('weight', 'bias', 'running_mean', 'running_var'): shrink_param(m, name, 0, keep['chan'])
-        m.num_features = len(keep['chan'])
-    def carriers(self, m): return {'chan': [('weight', 0, 'scale'), ('bias', 0, 'shift')]}
+        g.dim(call.name, 'chan', ch, m)
+        return g.slotmap(ch, zin & bn_keeps_zero(m), 1, call.out.ndim, lv)   # an affine map of a constant is constant
+    def shrink(self,
+               module, # the BatchNorm
+               keep, # indices to keep: 'chan'
+              ):
+        for name in ('weight', 'bias', 'running_mean', 'running_var'): shrink_param(module, name, 0, keep['chan'])
+        module.num_features = len(keep['chan'])
+    def carriers(self,
+                 module, # the BatchNorm
+                ):
+        return {'chan': [('weight', 0, 'scale'), ('bias', 0, 'shift')]}
 
 for _handler in (ConvHandler, LinearHandler, BatchNormHandler): register_handler(_handler)

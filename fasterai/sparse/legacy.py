@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['dead_filters', 'LayerHelpers']
 
-# %% ../../nbs/13_legacy.ipynb #4e46d101
+# %% ../../nbs/13_legacy.ipynb #342fd3a6
 import numpy as np, torch, torch.nn as nn
 from .layers import shrink_conv, shrink_linear, BatchNormHandler
 
-# %% ../../nbs/13_legacy.ipynb #8361c9d3
+# %% ../../nbs/13_legacy.ipynb #3554c668
 def dead_filters(layer: nn.Module, # a conv or Linear
                 ) -> np.ndarray:
     "Output channels of a conv/linear whose weights are all exactly zero and whose bias is zero or absent."
@@ -22,14 +22,20 @@ def _live(layer): return np.nonzero(~dead_filters(layer))[0]
 
 class LayerHelpers:
     "The original notebook's per-layer pruning methods, which `Pruner` inherits."
-    def filters_to_keep(self, layer, nxt_layer=None):
+    def filters_to_keep(self,
+                        layer, # a conv or Linear
+                        nxt_layer=None, # the conv or Linear reading its output (None: none)
+                       ) -> tuple:
         "Kept filters, kept biases (None without bias) and `nxt_layer`'s kept input weights (None without it)."
         ixs = torch.as_tensor(_live(layer), device=layer.weight.device)
         return (layer.weight.detach().index_select(0, ixs),
                 layer.bias.detach().index_select(0, ixs) if layer.bias is not None else None,
                 nxt_layer.weight.detach().index_select(1, ixs) if nxt_layer is not None else None)
 
-    def prune_conv(self, layer, nxt_layer=None):
+    def prune_conv(self,
+                   layer, # the conv to prune
+                   nxt_layer=None, # the conv or Linear reading its output (None: none)
+                  ) -> tuple:
         "Remove `layer`'s dead filters and the matching input channels of `nxt_layer` (conv or Linear), in place."
         keep = _live(layer)
         if nxt_layer is not None:
@@ -37,12 +43,19 @@ class LayerHelpers:
         shrink_conv(layer, out_keep=keep)
         return layer, nxt_layer
 
-    def prune_bn(self, layer, prev_conv):
+    def prune_bn(self,
+                 layer, # the BatchNorm after `prev_conv`
+                 prev_conv, # the conv whose live filters decide, not pruned yet
+                ):
         "Keep the BatchNorm channels of `prev_conv`'s live filters, in place (call it before `prune_conv`)."
         BatchNormHandler().shrink(layer, {'chan': _live(prev_conv)})
         return layer
 
-    def delete_fc_weights(self, layer, last_conv, pool_shape=None):
+    def delete_fc_weights(self,
+                          layer, # the Linear reading the flattened features
+                          last_conv, # the conv whose live filters decide, not pruned yet
+                          pool_shape=None, # spatial size per channel after pooling: int or `(h, w)` (None: 1 feature)
+                         ) -> nn.Linear:
         "Keep `layer`'s input columns of `last_conv`'s live filters, `pool_shape` (int, `(h, w)`, None) features each."
         shape = pool_shape if isinstance(pool_shape, (tuple, list)) else (pool_shape, pool_shape)
         per = 1 if pool_shape is None else int(np.prod(shape))

@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['HALF_DTYPES', 'n_params', 'count_flops', 'max_abs_diff', 'output_tolerance', 'is_half', 'run_checked']
 
-# %% ../../nbs/09_measure.ipynb #1b905fcb
+# %% ../../nbs/09_measure.ipynb #e5382a6d
 import copy
 import torch, torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 from .slots import leaves
 
-# %% ../../nbs/09_measure.ipynb #d7be2243
+# %% ../../nbs/09_measure.ipynb #8485309b
 def n_params(model: nn.Module, # any model
             ) -> int:
     "Number of parameters (shared ones counted once)."
@@ -37,10 +37,11 @@ def output_tolerance(out, # an output: a tensor, or a nest of them
     ts = [t for t in leaves(out) if isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel()]
     return 1e-4 * max([t.detach().abs().max().item() for t in ts] + [1.0])
 
-# %% ../../nbs/09_measure.ipynb #1ded34bf
+# %% ../../nbs/09_measure.ipynb #f4fafb7f
 HALF_DTYPES = (torch.float16, torch.bfloat16)
 
-def is_half(model: nn.Module) -> bool:
+def is_half(model: nn.Module, # any model
+           ) -> bool:
     "Does `model` hold half-precision parameters?"
     return any(p.dtype in HALF_DTYPES for p in model.parameters())
 

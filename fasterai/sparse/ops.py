@@ -6,14 +6,14 @@
 __all__ = ['UnaryHandler', 'SameHandler', 'BinaryHandler', 'SpatialHandler', 'ReduceHandler', 'ShapeHandler', 'GetItemHandler',
            'CatHandler', 'NormHandler']
 
-# %% ../../nbs/05_ops.ipynb #d660bab1
+# %% ../../nbs/05_ops.ipynb #65ecc4ef
 import operator
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from .slots import SlotMap, CONST, CONST_INSIDE, leaves
 from .graph import Reason
 from .handlers import OpHandler, register_handler
 
-# %% ../../nbs/05_ops.ipynb #9119beda
+# %% ../../nbs/05_ops.ipynb #10e95720
 def _zero_to_zero(c) -> bool:
     "Does this elementwise op map an exact 0 to an exact 0? (False when unsure.)"
     z = torch.zeros(1, dtype=c.out.dtype)
@@ -38,30 +38,44 @@ class UnaryHandler(OpHandler):
                  'torchvision.ops.stochastic_depth.stochastic_depth')
     methods = ('relu', 'relu_', 'sigmoid', 'sigmoid_', 'tanh', 'tanh_', 'neg', 'abs', 'exp', 'sqrt', 'clamp',
                'clamp_', 'clamp_min', 'square', 'erf')
-    def rule(self, g, c):
-        x = c.sargs[0]
-        return SlotMap(x.ids, x.zero & _zero_to_zero(c), x.const)
+    def rule(self,
+             g, # the `ChannelGraph`
+             call, # an elementwise call
+            ):
+        x = call.sargs[0]
+        return SlotMap(x.ids, x.zero & _zero_to_zero(call), x.const)
 
 class SameHandler(OpHandler):
     "Copies and dtype/device conversions: nothing changes."
     flop_free, functions = True, (torch.clone,)
     methods = ('contiguous', 'clone', 'detach', 'to', 'float', 'half', 'double', 'bfloat16', 'type_as', 'type', 'cpu',
                'cuda', 'requires_grad_')
-    def rule(self, g, c): return c.sargs[0]
+    def rule(self,
+             g, # the `ChannelGraph`
+             call, # a copy or conversion call
+            ):
+        return call.sargs[0]
 
-# %% ../../nbs/05_ops.ipynb #6335f559
+# %% ../../nbs/05_ops.ipynb #5e76a374
 class BinaryHandler(OpHandler):
     "Elementwise arithmetic of two operands (`kind`: add, sub, mul or div): merges the slots at each broadcast index."
     flop_free = True
-    def __init__(self, kind: str, functions=(), methods=()):
+    def __init__(self,
+                 kind: str, # 'add', 'sub', 'mul' or 'div': decides where the result is zero
+                 functions=(), # the functions it handles
+                 methods=(), # the tensor method names it handles
+                ):
         super().__init__(functions=functions, methods=methods); self.kind = kind
-    def rule(self, g, c):
+    def rule(self,
+             g, # the `ChannelGraph`
+             call, # an arithmetic call
+            ):
         parts = []
-        for v, s in zip(c.args[:2], c.sargs[:2]):
+        for v, s in zip(call.args[:2], call.sargs[:2]):
             if isinstance(s, SlotMap): parts.append((s.ids, s.zero, s.const, None))
             elif isinstance(v, (int, float, bool)):
                 parts.append((torch.tensor(-1), torch.tensor(v == 0), torch.tensor(CONST, dtype=torch.int8), v))
-            else: return g.unknown(c)
+            else: return g.unknown(call)
         (ia, za, ca, _), (ib, zb, cb, vb) = parts
         ia, ib, za, zb, ca, cb = torch.broadcast_tensors(ia, ib, za, zb, ca, cb)
         g.uf.union(ia.numpy(), ib.numpy())          # the same position is the same channel
@@ -73,7 +87,7 @@ class BinaryHandler(OpHandler):
         return g.compress(SlotMap(ids.clone(), zero.clone(), const.clone()))
     def __repr__(self): return f"BinaryHandler({self.kind!r})"
 
-# %% ../../nbs/05_ops.ipynb #d79ece11
+# %% ../../nbs/05_ops.ipynb #a8bac663
 _AVG_POOLS = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
 
 def _averages_padding(c) -> bool:
@@ -97,28 +111,34 @@ class SpatialHandler(OpHandler):
     functions = (F.max_pool1d, F.max_pool2d, F.max_pool3d, F.avg_pool1d, F.avg_pool2d, F.avg_pool3d,
                  F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.adaptive_max_pool2d,
                  F.interpolate)
-    def rule(self, g, c):
-        x = c.sargs[0]
-        if any(s > 1 for s in x.ids.shape[2:]) or not isinstance(c.out, torch.Tensor): return g.unknown(c)
-        if _averages_padding(c): return SlotMap(x.ids, x.zero, x.const.clamp(max=CONST_INSIDE))
+    def rule(self,
+             g, # the `ChannelGraph`
+             call, # a pooling or resizing call
+            ):
+        x = call.sargs[0]
+        if any(s > 1 for s in x.ids.shape[2:]) or not isinstance(call.out, torch.Tensor): return g.unknown(call)
+        if _averages_padding(call): return SlotMap(x.ids, x.zero, x.const.clamp(max=CONST_INSIDE))
         return x
 
 class ReduceHandler(OpHandler):
     "A reduction over non-channel axes keeps slots; over the channel axis it keeps the channels."
     flop_free = True
     functions, methods = (torch.mean, torch.sum, torch.amax, torch.amin), ('mean', 'sum', 'amax', 'amin')
-    def rule(self, g, c):
-        x = c.sargs[0]; nd = x.ids.ndim
-        dim = c.kwargs.get('dim', c.args[1] if len(c.args) > 1 else None)
-        keepdim = c.kwargs.get('keepdim', c.args[2] if len(c.args) > 2 else False)
+    def rule(self,
+             g, # the `ChannelGraph`
+             call, # a reduction call
+            ):
+        x = call.sargs[0]; nd = x.ids.ndim
+        dim = call.kwargs.get('dim', call.args[1] if len(call.args) > 1 else None)
+        keepdim = call.kwargs.get('keepdim', call.args[2] if len(call.args) > 2 else False)
         dims = list(range(nd)) if dim is None else [d % nd for d in ((dim,) if isinstance(dim, int) else dim)]
         if any(x.ids.shape[d] > 1 for d in dims):
-            return g.unknown(c, Reason('reduced', f"{c.describe()} reduces over channels"))
+            return g.unknown(call, Reason('reduced', f"{call.describe()} reduces over channels"))
         if keepdim: return x
         keep = [a for a in range(nd) if a not in dims]
         return SlotMap(*(t.reshape([t.shape[a] for a in keep]) for t in (x.ids, x.zero, x.const)))
 
-# %% ../../nbs/05_ops.ipynb #9b76a2ef
+# %% ../../nbs/05_ops.ipynb #a34c63c9
 def _normal(seq):
     "A channel sequence with runs collapsed and periodic repeats removed: what a consumer sees of it."
     if seq is None: return None
@@ -132,7 +152,7 @@ def _sequence(sm: SlotMap):
     "The slots along the one axis where they vary, or None when they vary along several."
     return None if len(sm.varying) > 1 else sm.ids.reshape(-1).numpy()
 
-# %% ../../nbs/05_ops.ipynb #c0535c0b
+# %% ../../nbs/05_ops.ipynb #878a5db3
 _LITERAL_SIZED = {'view', 'reshape', torch.reshape, 'expand'}
 
 def _literal_channel_size(c, out: SlotMap) -> bool:
@@ -146,23 +166,31 @@ def _literal_channel_size(c, out: SlotMap) -> bool:
 class ShapeHandler(OpHandler):
     "Shape ops, replayed on the slot map; with `sized`, checked for size-dependence."
     flop_free = True
-    def __init__(self, sized: bool, modules=None, functions=None, methods=None):
+    def __init__(self,
+                 sized: bool, # the op's result depends on sizes: check it keeps the channel sequence
+                 modules=None, # module types it handles (None: the class's `modules`)
+                 functions=None, # functions it handles (None: the class's `functions`)
+                 methods=None, # tensor method names it handles (None: the class's `methods`)
+                ):
         super().__init__(modules, functions, methods); self.sized = sized
-    def rule(self, g, c):
-        x, xr = c.sargs[0], c.args[0]
+    def rule(self,
+             g, # the `ChannelGraph`
+             call, # a shape op call
+            ):
+        x, xr = call.sargs[0], call.args[0]
         ids, zero, const = x.full(xr.shape)
-        if c.node.op == 'call_module': fn = c.module
-        elif c.node.op == 'call_function': fn = lambda t: c.node.target(t, *c.args[1:], **c.kwargs)
-        else: fn = lambda t: getattr(t, c.node.target)(*c.args[1:], **c.kwargs)
+        if call.node.op == 'call_module': fn = call.module
+        elif call.node.op == 'call_function': fn = lambda t: call.node.target(t, *call.args[1:], **call.kwargs)
+        else: fn = lambda t: getattr(t, call.node.target)(*call.args[1:], **call.kwargs)
         try: oi, oz, oc = fn(ids), fn(zero), fn(const)
-        except Exception: return g.unknown(c, Reason('not_understood', f"{c.describe()} could not be followed"))
+        except Exception: return g.unknown(call, Reason('not_understood', f"{call.describe()} could not be followed"))
         outs = [g.compress(SlotMap(i, z, k)) for i, z, k in zip(leaves(oi), leaves(oz), leaves(oc))]
         if self.sized:
             seq = _normal(_sequence(g.compress(x)))
             same = lambda o: seq is not None and _sequence(o) is not None and np.array_equal(_normal(_sequence(o)), seq)
             sound = all(same(o) for o in outs)
-            if sound and c.node.target in _LITERAL_SIZED: sound = not _literal_channel_size(c, outs[0])
-            if not sound: g.freeze(x, Reason('reshaped', f"{c.describe()} reshapes or slices the channel axis"))
+            if sound and call.node.target in _LITERAL_SIZED: sound = not _literal_channel_size(call, outs[0])
+            if not sound: g.freeze(x, Reason('reshaped', f"{call.describe()} reshapes or slices the channel axis"))
         return outs[0] if isinstance(oi, torch.Tensor) else tuple(outs)
     def __repr__(self): return f"ShapeHandler(sized={self.sized})"
 
@@ -170,19 +198,26 @@ class GetItemHandler(ShapeHandler):
     "`x[...]` on a tensor is a sized shape op; on a tuple of results (chunk, split) or a dict of inputs, it picks one."
     functions = (operator.getitem,)
     def __init__(self): super().__init__(sized=True)
-    def rule(self, g, c):
-        seq = c.sargs[0]
-        if isinstance(seq, SlotMap): return super().rule(g, c)
-        return seq[c.args[1]] if isinstance(seq, (tuple, list, dict)) else None
+    def rule(self,
+             g, # the `ChannelGraph`
+             call, # an `x[...]` call
+            ):
+        seq = call.sargs[0]
+        if isinstance(seq, SlotMap): return super().rule(g, call)
+        return seq[call.args[1]] if isinstance(seq, (tuple, list, dict)) else None
     def __repr__(self): return "GetItemHandler()"
 
-# %% ../../nbs/05_ops.ipynb #5aac9481
+# %% ../../nbs/05_ops.ipynb #28683f6e
 class CatHandler(OpHandler):
     "Concatenation: joins slot lists along the channel axis, ties channels along any other axis."
     flop_free, functions = True, (torch.cat, torch.concat, torch.concatenate)
-    def rule(self, g, c):
-        tensors, states = c.args[0], c.sargs[0]
-        dim = c.kwargs.get('dim', c.kwargs.get('axis', c.args[1] if len(c.args) > 1 else 0)) % tensors[0].ndim
+    def rule(self,
+             g, # the `ChannelGraph`
+             call, # a concatenation call
+            ):
+        tensors, states = call.args[0], call.sargs[0]
+        dim = call.kwargs.get('dim', call.kwargs.get('axis', call.args[1] if len(call.args) > 1 else 0))
+        dim %= tensors[0].ndim
         varying = set(a for s in states for a in s.varying)
         if dim not in varying and len(varying) <= 1:
             ids, zero, const = states[0].ids, states[0].zero, states[0].const
@@ -195,18 +230,21 @@ class CatHandler(OpHandler):
         parts = [[m.expand(shape(t)) for m in (s.ids, s.zero, s.const)] for s, t in zip(states, tensors)]
         return g.compress(SlotMap(*(torch.cat([p[k] for p in parts], dim) for k in range(3))))
 
-# %% ../../nbs/05_ops.ipynb #bbd44f81
+# %% ../../nbs/05_ops.ipynb #5d03c696
 class NormHandler(OpHandler):
     "Normalizations over channels couple their statistics: keep every channel they see."
     flop_free, widths = True, ('normalized_shape', 'num_channels', 'num_groups')
     modules, functions = (nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm), (F.layer_norm, F.group_norm)
-    def rule(self, g, c):
-        x = c.sargs[0]
-        g.freeze((c.sargs, c.skwargs), Reason('normalized', f"{c.describe()} normalizes over these channels "
+    def rule(self,
+             g, # the `ChannelGraph`
+             call, # a normalization call
+            ):
+        x = call.sargs[0]
+        g.freeze((call.sargs, call.skwargs), Reason('normalized', f"{call.describe()} normalizes over these channels "
                                               "(removing one would change its statistics)"))
         return SlotMap(x.ids, torch.zeros_like(x.zero))
 
-# %% ../../nbs/05_ops.ipynb #1ec97a43
+# %% ../../nbs/05_ops.ipynb #c4eec61e
 _BINARY = (('add', (operator.add, operator.iadd, torch.add), ('add', 'add_')),
            ('sub', (operator.sub, operator.isub, torch.sub), ('sub', 'sub_')),
            ('mul', (operator.mul, operator.imul, torch.mul), ('mul', 'mul_')),

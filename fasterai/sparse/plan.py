@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['FOLD_LEVELS', 'Plan', 'fold_level', 'Removal', 'decide']
 
-# %% ../../nbs/07_plan.ipynb #97c011b0
+# %% ../../nbs/07_plan.ipynb #0b77bbbc
 from dataclasses import dataclass
 import numpy as np, torch
 from .slots import CONST, CONST_INSIDE
 from .graph import ChannelGraph, Reason
 
-# %% ../../nbs/07_plan.ipynb #7251953d
+# %% ../../nbs/07_plan.ipynb #c92cb672
 @dataclass
 class Plan:
     "The decision: which channel classes go, which dead ones stay and why, and keep-indices per layer dimension."
@@ -35,15 +35,24 @@ def fold_level(constants: str, # 'exact', 'approx' or 'keep'
         raise ValueError(f"constants must be one of {tuple(FOLD_LEVELS)}, got {constants!r}")
     return FOLD_LEVELS[constants]
 
-# %% ../../nbs/07_plan.ipynb #36d0dfd6
+# %% ../../nbs/07_plan.ipynb #233eb534
 class Removal:
     "The channels a decision removes so far: constraints read it and put channels back."
-    def __init__(self, removed: np.ndarray, root: np.ndarray, kept_dead: dict):
+    def __init__(self,
+                 removed: np.ndarray, # bool per slot class (indexed by root slot): removed so far; updated in place
+                 root: np.ndarray, # the root slot of each slot
+                 kept_dead: dict, # root -> `Reason` a dead channel stays; updated in place
+                ):
         self.removed, self.root, self.kept_dead = removed, root, kept_dead
-    def of(self, slots) -> np.ndarray:
+    def of(self,
+           slots, # slots (int array, any shape)
+          ) -> np.ndarray:
         "Is each slot's channel removed? (shaped like `slots`)"
         return self.removed[self.root[slots]]
-    def put_back(self, slots, reason: Reason):
+    def put_back(self,
+                 slots, # a slot or an array of slots whose channels stay
+                 reason: Reason, # why they stay (recorded for channels that were removed)
+                ):
         "Keep the channels of `slots` after all, for `reason`."
         for s in np.atleast_1d(slots):
             r = self.root[s]
@@ -79,7 +88,7 @@ def _constrain(g: ChannelGraph, removal: Removal, round_to: int) -> bool:
             removal.put_back(ids[mask], Reason('not_sliceable', f"{key} cannot be sliced along one axis"))
     return removal.removed.sum() != before
 
-# %% ../../nbs/07_plan.ipynb #c8d1d5a1
+# %% ../../nbs/07_plan.ipynb #c0848249
 def _why_constant_kept(use, constants, calls) -> Reason:
     if calls[use.owner] > 1:
         return Reason('constant_reused',

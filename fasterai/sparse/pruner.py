@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['Pruner']
 
-# %% ../../nbs/12_pruner.ipynb #de52695b
+# %% ../../nbs/12_pruner.ipynb #0063b30e
 import time
 from contextlib import nullcontext
 import torch, torch.nn as nn
@@ -20,7 +20,7 @@ from .report import PruneReport, make_report
 from .copies import pruning_hooks, full_copy, sharing_copy, unshare, bake_masks, shape_copy
 from .legacy import LayerHelpers
 
-# %% ../../nbs/12_pruner.ipynb #32ad5b3b
+# %% ../../nbs/12_pruner.ipynb #0f5f8975
 class Pruner(LayerHelpers):
     "Remove dead channels from a model, exactly: the pruned model computes the same function."
     def __init__(self,

@@ -5,16 +5,16 @@
 # %% auto #0
 __all__ = ['PruneReport', 'make_report']
 
-# %% ../../nbs/10_report.ipynb #ac33a891
+# %% ../../nbs/10_report.ipynb #b58acc13
 from dataclasses import dataclass
 import numpy as np
 from .graph import ChannelGraph, Reason
 
-# %% ../../nbs/10_report.ipynb #04a5c7b8
+# %% ../../nbs/10_report.ipynb #fee9234f
 @dataclass
 class PruneReport:
     "What `Pruner.prune_model` did (or, for a dry run, would do), per layer dimension and in total."
-    layers: list          # dicts: layer, type, dim, before, after, zero, folded, kept, why, codes
+    layers: list          # dicts: layer, type, dim, before, after, zero, folded, kept, why, codes ({code: kept})
     kept: dict            # reason -> number of dead or constant channels kept for it
     frozen: dict          # reason -> number of channel slots that could never be removed
     params_before: int
@@ -49,7 +49,7 @@ class PruneReport:
         return "\n".join(lines)
     __repr__ = __str__
 
-# %% ../../nbs/10_report.ipynb #c159d076
+# %% ../../nbs/10_report.ipynb #dd3c7bc2
 _COUPLED = Reason('coupled', "coupled to a live channel")
 
 def _count(reasons) -> dict:
@@ -79,6 +79,6 @@ def make_report(graph: ChannelGraph, # the analysed channel graph
         layers.append(dict(layer=owner, type=graph.kinds.get(owner, ''), dim=kind, before=len(r), after=len(r) - n_gone,
                            zero=n_gone - n_folded, folded=n_folded, kept=len(why),
                            why='; '.join(dict.fromkeys(map(str, why))),
-                           codes=tuple(dict.fromkeys(w.code for w in why))))
+                           codes={c: [w.code for w in why].count(c) for c in dict.fromkeys(w.code for w in why)}))
     return PruneReport(layers, _count(plan.kept_dead.values()), _count(graph.frozen.values()), *params, *flops,
                        diff, plan.exact, seconds, dry_run)

@@ -5,21 +5,28 @@
 # %% auto #0
 __all__ = ['CONST', 'CONST_INSIDE', 'UnionFind', 'SlotMap', 'leaves', 'slotmaps']
 
-# %% ../../nbs/01_slots.ipynb #b5879466
+# %% ../../nbs/01_slots.ipynb #7d98bae4
 from dataclasses import dataclass
 import numpy as np, torch
 
-# %% ../../nbs/01_slots.ipynb #497a97b0
+# %% ../../nbs/01_slots.ipynb #6f8fb457
 class UnionFind:
     "Vectorised union-find over integer slots; slots are created in blocks with `new`."
-    def __init__(self, capacity=1024): self.parent, self.n = np.arange(capacity), 0
-    def new(self, count:int) -> np.ndarray:
+    def __init__(self,
+                 capacity:int=1024, # slots allocated up front; the table doubles when `new` needs more
+                ):
+        self.parent, self.n = np.arange(capacity), 0
+    def new(self,
+            count:int, # how many slots to create
+           ) -> np.ndarray:
         "`count` fresh slots, each its own class."
         while self.n + count > len(self.parent):
             self.parent = np.concatenate([self.parent, np.arange(len(self.parent), 2*len(self.parent))])
         ids = np.arange(self.n, self.n + count); self.n += count
         return ids
-    def find(self, ids) -> np.ndarray:
+    def find(self,
+             ids, # slots (int array-like, each >= 0)
+            ) -> np.ndarray:
         "The class (root slot) of each slot in `ids`."
         ids = np.asarray(ids, dtype=np.int64)
         if ids.size > self.n // 4: return self.compress()[ids]     # many slots: flatten every chain at once
@@ -39,7 +46,10 @@ class UnionFind:
             p = pp
         self.parent[:self.n] = p
         return p
-    def union(self, a, b):
+    def union(self,
+              a, # slots (int array-like, flattened; -1: none, skipped)
+              b, # as many slots as `a`, or one: `b[i]` joins the class of `a[i]`
+             ):
         "Merge the classes of `a[i]` and `b[i]` for every `i` where both are slots (>= 0)."
         a, b = np.broadcast_arrays(np.asarray(a, dtype=np.int64).ravel(), np.asarray(b, dtype=np.int64).ravel())
         both = (a >= 0) & (b >= 0)
@@ -52,7 +62,7 @@ class UnionFind:
             self.parent[np.maximum(ra, rb)] = np.minimum(ra, rb)
             ra, rb = self.find(ra), self.find(rb)
 
-# %% ../../nbs/01_slots.ipynb #1e18d956
+# %% ../../nbs/01_slots.ipynb #7a2308e0
 CONST, CONST_INSIDE = 2, 1   # levels of constancy; 0: the element depends on the input
 
 @dataclass
@@ -63,7 +73,9 @@ class SlotMap:
     const: torch.Tensor = None  # int8, same shape: CONST, CONST_INSIDE or 0; by default CONST exactly where zero
     def __post_init__(self):
         if self.const is None: self.const = torch.where(self.zero, CONST, 0).to(torch.int8)
-    def full(self, shape):
+    def full(self,
+             shape, # the tensor's shape, which the maps broadcast to
+            ) -> tuple:
         "The three maps expanded to the tensor's real `shape`."
         return tuple(t.expand(shape).contiguous() for t in (self.ids, self.zero, self.const))
     @property
@@ -71,8 +83,9 @@ class SlotMap:
         "The axes along which slots or zeros vary."
         return [a for a, s in enumerate(self.ids.shape) if s > 1]
 
-# %% ../../nbs/01_slots.ipynb #75d1c3a2
-def leaves(x):
+# %% ../../nbs/01_slots.ipynb #d7bd9dfd
+def leaves(x, # any value; tuples, lists and dicts are walked into
+          ):
     "The leaves of a nested tuple/list/dict."
     if isinstance(x, (tuple, list)):
         for o in x: yield from leaves(o)
@@ -80,6 +93,7 @@ def leaves(x):
         for o in x.values(): yield from leaves(o)
     else: yield x
 
-def slotmaps(x):
+def slotmaps(x, # a `SlotMap`, or a nested tuple/list/dict holding some
+            ):
     "Every `SlotMap` inside a nested structure."
     return (o for o in leaves(x) if isinstance(o, SlotMap))

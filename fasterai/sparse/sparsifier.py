@@ -6,13 +6,13 @@
 __all__ = ['CRITERIA', 'ALIASES', 'CONTEXTS', 'GRANULARITIES', 'zero_channels', 'channel_scores', 'weakest_channels',
            'Sparsifier']
 
-# %% ../../nbs/16_sparsifier.ipynb #3d7c911b
+# %% ../../nbs/16_sparsifier.ipynb #9aeb40c5
 import numpy as np, torch, torch.nn as nn
 from .graph import ChannelGraph
 from .handlers import handler_for_module
 from .analysis import analyse
 
-# %% ../../nbs/16_sparsifier.ipynb #c1c17ab0
+# %% ../../nbs/16_sparsifier.ipynb #e31d8f9b
 def _carriers(m: nn.Module, kind: str, roles) -> list:
     "`(tensor name, axis)` of `m`'s tensors that carry its `kind` dimension in one of `roles`, as its handler says."
     h = handler_for_module(m)
@@ -53,7 +53,7 @@ def zero_channels(model: nn.Module, # the model to change, in place
         mask = torch.as_tensor(chosen[root[ids]])
         if mask.any(): tensors[key].masked_fill_(mask.to(tensors[key].device), 0)
 
-# %% ../../nbs/16_sparsifier.ipynb #dcb3eef4
+# %% ../../nbs/16_sparsifier.ipynb #0dab1afd
 CRITERIA = ('l1', 'l2', 'random')
 ALIASES = {'large_final': 'l1', 'squared_final': 'l2'}   # fasterai 0.4's names for the same scores
 CONTEXTS = ('local', 'global')
@@ -145,7 +145,7 @@ def _layer_room(graph: ChannelGraph):
         return True
     return take
 
-# %% ../../nbs/16_sparsifier.ipynb #c08d6f0f
+# %% ../../nbs/16_sparsifier.ipynb #87b97a01
 GRANULARITIES = ('filter', 'row', 'channel')
 
 class Sparsifier:
@@ -170,7 +170,9 @@ class Sparsifier:
         self.analysis = analyse(model, example_inputs, leaf_modules)   # in eval mode: training flags come back
         self.graph = self.analysis.graph
 
-    def sparsify_model(self, sparsity) -> nn.Module:
+    def sparsify_model(self,
+                       sparsity, # a fraction in [0, 1], a `(low, high)` range drawn per group, or `{layer: fraction}`
+                      ) -> nn.Module:
         "Zero the weakest `sparsity` (fraction, `(low, high)`, `{layer: fraction}`) of the channels; returns the model."
         self.chosen = weakest_channels(self.model, self.graph, sparsity, self.criteria, self.seed, self.context)
         return self.apply_masks()

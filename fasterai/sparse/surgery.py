@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['apply_plan']
 
-# %% ../../nbs/08_surgery.ipynb #77d915e3
+# %% ../../nbs/08_surgery.ipynb #282a7c04
 import torch.nn as nn
 from .handlers import handler_for_module, shrink_param
 
-# %% ../../nbs/08_surgery.ipynb #034dea98
+# %% ../../nbs/08_surgery.ipynb #68e312a4
 def apply_plan(model: nn.Module, # the model the plan was made for (or a copy of it); changed in place
                plan, # a `Plan` from `decide`
               ) -> nn.Module:

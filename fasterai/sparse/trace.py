@@ -5,15 +5,15 @@
 # %% auto #0
 __all__ = ['TraceError', 'refuse_torchscript', 'trace_graph', 'trace_model', 'as_inputs']
 
-# %% ../../nbs/00_trace.ipynb #cd04c015
+# %% ../../nbs/00_trace.ipynb #116dd15d
 import operator
 import torch, torch.nn as nn, torch.fx as fx
 
-# %% ../../nbs/00_trace.ipynb #c013de22
+# %% ../../nbs/00_trace.ipynb #da9a5ffe
 class TraceError(ValueError):
     "A model that `torch.fx` cannot follow, with advice on what to pass instead."
 
-# %% ../../nbs/00_trace.ipynb #afc1202d
+# %% ../../nbs/00_trace.ipynb #799af651
 def refuse_torchscript(model:nn.Module, # any model; a `torch.jit.ScriptModule` is refused
                       ):
     "A TorchScript model has no Python code to trace: say so, and what to pass instead."
@@ -21,7 +21,7 @@ def refuse_torchscript(model:nn.Module, # any model; a `torch.jit.ScriptModule` 
         raise TypeError(f"{type(model).__name__} is a TorchScript model: fasterai reads the Python code of the model, "
                         "so pass the original nn.Module (before torch.jit.script/trace)")
 
-# %% ../../nbs/00_trace.ipynb #8ec02ce2
+# %% ../../nbs/00_trace.ipynb #6e960039
 def _attribute_names(m: nn.Module) -> set:
     return set(m.__dict__) | set(m._parameters) | set(m._buffers) | set(m._modules)
 
@@ -56,7 +56,7 @@ def trace_model(model:nn.Module, # the model to trace; left as it was
     used = {n.target: fetch(n.target) for n in graph.nodes if n.op in ('call_module', 'get_attr')}
     return fx.GraphModule(used, graph, class_name=type(model).__name__)
 
-# %% ../../nbs/00_trace.ipynb #228ff4d8
+# %% ../../nbs/00_trace.ipynb #5bf827b2
 def as_inputs(example_inputs, # a tuple or list of the forward's arguments, or its only argument (a tensor, a dict)
              ) -> tuple:
     "The forward's positional arguments, as a tuple."
