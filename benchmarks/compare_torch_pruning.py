@@ -38,7 +38,8 @@ FRACTION, SEED, EXACT, REPEATS = 0.4, 0, 1e-4, 5
 
 # ----------------------------------------------------------------------------- models (as tests/conftest.py)
 from fasterai.cli import build_model as build, latency
-from fasterai.testing import trained_like, n_params
+from fasterai.testing import trained_like
+from fasterai.sparse.measure import n_params
 
 
 def prepare(name, path):
