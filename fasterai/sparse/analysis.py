@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['Analysis', 'layer_calls_flops', 'HandlerError', 'default_example_inputs', 'eval_mode', 'analyse']
 
-# %% ../../nbs/06_analysis.ipynb #b7671041
+# %% ../../nbs/06_analysis.ipynb #5ee5213d
 import inspect
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +19,7 @@ from .graph import Call, ChannelGraph, Reason
 from .handlers import handler_for, handler_for_module
 import fasterai.sparse.layers, fasterai.sparse.ops   # the built-in handlers register themselves on import
 
-# %% ../../nbs/06_analysis.ipynb #9ec819fb
+# %% ../../nbs/06_analysis.ipynb #9a173165
 @dataclass
 class Analysis:
     "What one run of a model taught: its channel graph, its output and its FLOPs on the example inputs."
@@ -58,7 +58,7 @@ def _fingerprint(model: nn.Module) -> dict:
                   hash(b.detach().reshape(-1).contiguous().view(torch.uint8).cpu().numpy().tobytes()))
     return out
 
-# %% ../../nbs/06_analysis.ipynb #f023460c
+# %% ../../nbs/06_analysis.ipynb #bc85dfe2
 class HandlerError(RuntimeError):
     "A handler's rule failed: a bug in fasterai (or in a handler registered from outside), not in the model."
 
@@ -92,7 +92,7 @@ class _SlotInterpreter(Interpreter):
                                f"This is a bug in {whose}, not in your model: please report it with the model.") from e
         return call.out
 
-# %% ../../nbs/06_analysis.ipynb #5935f074
+# %% ../../nbs/06_analysis.ipynb #31e8fe43
 def _freeze_shared(g: ChannelGraph, model: nn.Module):
     "Keep the channels of layers whose parameters other layers share (tied weights): shrinking one would untie them."
     users = {}
@@ -121,7 +121,7 @@ def _trace_for(model, example_inputs, leaf_modules):
                          "prunes what one trace of the model sees, so fix them in a small wrapper module "
                          "(its forward calls the model with the flag set) and prune the wrapper's model.") from e
 
-# %% ../../nbs/06_analysis.ipynb #c6c73a51
+# %% ../../nbs/06_analysis.ipynb #3fa7dd1d
 def default_example_inputs(model: nn.Module, # the model; its first parameter gives the device and dtype
                            size: int = 224, # pixels along each spatial axis, for an image model
                           ) -> tuple:
@@ -139,13 +139,13 @@ def default_example_inputs(model: nn.Module, # the model; its first parameter gi
 def eval_mode(model: nn.Module, # the model; every submodule gets its own training flag back afterwards
              ):
     "Run the block with `model` in eval mode (inference semantics), whatever happens."
-    modes = {m: m.training for m in model.modules()}
-    model.eval()
+    training = [m for m in model.modules() if m.training]
+    for m in training: m.training = False   # what model.eval() does, without recursing into every child again
     try: yield model
     finally:
-        for m, mode in modes.items(): m.training = mode   # not m.train(mode): that recurses into every child again
+        for m in training: m.training = True
 
-# %% ../../nbs/06_analysis.ipynb #50ac3846
+# %% ../../nbs/06_analysis.ipynb #426dbc7a
 def analyse(model: nn.Module, # the model to read; it is run once, in eval mode, and otherwise not changed
             example_inputs=None, # one batch shaped like real data: a tensor, or a tuple of the forward's arguments
             leaf_modules=(), # module types kept whole by the tracer (their channels are kept)

@@ -6,10 +6,10 @@
 __all__ = ['OpHandler', 'register_handler', 'unregister_handler', 'handler_for_module', 'handler_for', 'index_tensor',
            'shrink_param']
 
-# %% ../../nbs/03_handlers.ipynb #a10d46a0
+# %% ../../nbs/03_handlers.ipynb #b64627a9
 import numpy as np, torch, torch.nn as nn
 
-# %% ../../nbs/03_handlers.ipynb #62bc10a9
+# %% ../../nbs/03_handlers.ipynb #216d2cee
 class OpHandler:
     "What fasterai knows about one kind of op. Subclass it, say what it handles, and override what applies."
     modules: tuple = ()     # module types; a subclass matches too, unless it overrides `forward`
@@ -78,16 +78,16 @@ class OpHandler:
         return type(self).flops is not OpHandler.flops
     def __repr__(self): return type(self).__name__
 
-# %% ../../nbs/03_handlers.ipynb #85b35e11
+# %% ../../nbs/03_handlers.ipynb #2b8b355a
 _HANDLERS = []               # every registered handler, in order of registration
 _BY_FUNCTION, _BY_METHOD = {}, {}
-_BY_TYPE = {}                # module type -> handler or None: a cache, rebuilt after each (un)registration
+_BY_TYPE, _BY_TARGET = {}, {}   # module type / function -> handler or None: caches, cleared at each (un)registration
 
 def _qualname(f) -> str: return f"{getattr(f, '__module__', '')}.{getattr(f, '__qualname__', '')}"
 
 def _index():
     "Rebuild the lookup tables from `_HANDLERS`: later registrations overwrite earlier ones."
-    _BY_FUNCTION.clear(); _BY_METHOD.clear(); _BY_TYPE.clear()
+    for table in (_BY_FUNCTION, _BY_METHOD, _BY_TYPE, _BY_TARGET): table.clear()
     for order, h in enumerate(_HANDLERS):
         for f in h.functions: _BY_FUNCTION[f] = (order, h)
         for m in h.methods: _BY_METHOD[m] = h
@@ -110,7 +110,7 @@ def unregister_handler(handler, # a handler class or instance given to `register
     if not gone: raise ValueError(f"{handler!r} is not registered")
     _HANDLERS[:] = [h for h in _HANDLERS if h not in gone]; _index()
 
-# %% ../../nbs/03_handlers.ipynb #c922d3a2
+# %% ../../nbs/03_handlers.ipynb #0ff3ee7c
 def _handles(h: OpHandler, t: type) -> bool:
     return any(issubclass(t, m) and t.forward is m.forward for m in h.modules)
 
@@ -128,11 +128,13 @@ def handler_for(node, # a `torch.fx` node
     if node.op == 'call_module': return handler_for_module(module)
     if node.op == 'call_method': return _BY_METHOD.get(node.target)
     if node.op != 'call_function': return None
-    found = [_BY_FUNCTION.get(node.target), _BY_FUNCTION.get(_qualname(node.target))]
-    found = [f for f in found if f is not None]
-    return max(found, key=lambda f: f[0])[1] if found else None
+    f = node.target
+    if f not in _BY_TARGET:   # by itself or by its qualified name, whichever was registered last
+        found = [e for e in (_BY_FUNCTION.get(f), _BY_FUNCTION.get(_qualname(f))) if e is not None]
+        _BY_TARGET[f] = max(found, key=lambda e: e[0])[1] if found else None
+    return _BY_TARGET[f]
 
-# %% ../../nbs/03_handlers.ipynb #925ec780
+# %% ../../nbs/03_handlers.ipynb #4fe3cc74
 def index_tensor(keep, # indices to keep (a sequence or numpy array)
                  like: torch.Tensor, # the tensor they index: the result is on its device
                 ) -> torch.Tensor:
