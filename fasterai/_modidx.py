@@ -2,6 +2,7 @@
 
 d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_url': '', 'lib_path': 'fasterai'},
   'syms': { 'fasterai.cli': { 'fasterai.cli.CLIError': ('cli.html#clierror', 'fasterai/cli.py'),
+                              'fasterai.cli._flops': ('cli.html#_flops', 'fasterai/cli.py'),
                               'fasterai.cli._parse_shape': ('cli.html#_parse_shape', 'fasterai/cli.py'),
                               'fasterai.cli._parser': ('cli.html#_parser', 'fasterai/cli.py'),
                               'fasterai.cli._summary': ('cli.html#_summary', 'fasterai/cli.py'),
@@ -62,7 +63,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'fasterai.sparse.copies.pruning_hooks': ('copies.html#pruning_hooks', 'fasterai/sparse/copies.py'),
                                         'fasterai.sparse.copies.shape_copy': ('copies.html#shape_copy', 'fasterai/sparse/copies.py'),
                                         'fasterai.sparse.copies.sharing_copy': ('copies.html#sharing_copy', 'fasterai/sparse/copies.py'),
-                                        'fasterai.sparse.copies.unshare': ('copies.html#unshare', 'fasterai/sparse/copies.py')},
+                                        'fasterai.sparse.copies.unshare': ('copies.html#unshare', 'fasterai/sparse/copies.py'),
+                                        'fasterai.sparse.copies.working_copy': ('copies.html#working_copy', 'fasterai/sparse/copies.py')},
             'fasterai.sparse.deploy': { 'fasterai.sparse.deploy._linear_output_ndims': ( 'deploy.html#_linear_output_ndims',
                                                                                          'fasterai/sparse/deploy.py'),
                                         'fasterai.sparse.deploy.export_model': ('deploy.html#export_model', 'fasterai/sparse/deploy.py'),

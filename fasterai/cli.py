@@ -6,7 +6,7 @@
 __all__ = ['CLIError', 'build_model', 'load_model', 'progress', 'step', 'prepare', 'prune_command', 'report_command', 'latency',
            'bench_command', 'main']
 
-# %% ../nbs/17_cli.ipynb #90e320c3
+# %% ../nbs/17_cli.ipynb #5a768213
 import argparse, copy, statistics, sys, time, zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +21,7 @@ from .sparse.pruner import Pruner
 from .sparse.checkpoint import save_pruned
 from .sparse.deploy import fold_batchnorm, export_model
 
-# %% ../nbs/17_cli.ipynb #f43882dd
+# %% ../nbs/17_cli.ipynb #6af2c143
 class CLIError(Exception):
     "A problem with the command line's input: printed as one line, exit code 2."
 
@@ -69,7 +69,7 @@ def load_model(spec: str, weights=None) -> nn.Module:
     if not isinstance(obj, nn.Module): raise CLIError(f"{spec} holds a {type(obj).__name__}, not a torch.nn.Module")
     return obj
 
-# %% ../nbs/17_cli.ipynb #e66951f7
+# %% ../nbs/17_cli.ipynb #0a321984
 @contextmanager
 def progress(enabled: bool = True):
     "A rich progress display on stderr that vanishes when done, and is off when stderr is not a terminal."
@@ -86,7 +86,7 @@ def step(p: Progress, description: str):
     try: yield
     finally: p.remove_task(task)
 
-# %% ../nbs/17_cli.ipynb #601a5ee3
+# %% ../nbs/17_cli.ipynb #1fe06b7c
 _DTYPES = {'float32': torch.float32, 'float64': torch.float64, 'float16': torch.float16, 'bfloat16': torch.bfloat16}
 
 def _parse_shape(s: str) -> tuple:
@@ -116,7 +116,8 @@ def prepare(args, # the parsed command line
     already_dead = bool(decide(graph, constants=args.constants).removed)
     done = "examined (dry run)" if dry_run else "pruned"
     if args.no_sparsify or already_dead:
-        note = f"already has removable channels: {done} as it is" if already_dead else f"{done} as it is (--no-sparsify)"
+        note = (f"already has removable channels: {done} as it is" if already_dead
+                else f"{done} as it is (--no-sparsify)")
     else:
         where = ("the channels of every prunable group" if args.context == 'local'
                  else "all prunable channels, weakest first")
@@ -137,15 +138,21 @@ def prepare(args, # the parsed command line
         note += ", BatchNorms folded"
     return model, pruned, pruner, x, note
 
+def _flops(args, pruner, pruned, x) -> tuple:
+    "FLOPs per sample before and after, from the report; counted on the pruned model where folding changed them."
+    f1 = pruner.report.flops_after
+    if pruned is not None and (args.fold_bn or f1 is None): f1 = count_flops(pruned, (x[:1],))
+    return pruner.report.flops_before, f1
+
 def _summary(args, model, pruned, pruner, x, note):
     "What was done, from the pruner's report; the output difference measured again on the whole random batch."
     rep = pruner.report
     took = "the analysis took" if rep.dry_run else "pruning took"
     print(f"{args.model}: {note} ({args.dtype}, {args.device}; {took} {rep.seconds:.1f}s)")
     print(f"{'':24s}{'before':>16s}{'after':>16s}{'ratio':>8s}")
-    p0, p1, f0, f1 = rep.params_before, rep.params_after, rep.flops_before, rep.flops_after
+    p0, p1 = rep.params_before, rep.params_after
     if pruned is not None and args.fold_bn: p1 = n_params(pruned)                          # folding removes BatchNorms
-    if pruned is not None and (args.fold_bn or f1 is None): f1 = count_flops(pruned, (x[:1],))   # and changes FLOPs
+    f0, f1 = _flops(args, pruner, pruned, x)
     print(f"{'parameters':24s}{p0:16,d}{p1:16,d}{p1/max(p0,1):8.3f}")
     if f1 is not None: print(f"{'FLOPs per sample':24s}{f0:16,d}{f1:16,d}{f1/max(f0,1):8.3f}")
     if pruned is None: print("dry run: nothing was pruned or written")
@@ -208,7 +215,7 @@ def bench_command(args) -> int:
             t0 = latency(model, xb, args.repeats, args.warmup, p, f"timing the original, batch {bs}")
             t1 = latency(pruned, xb, args.repeats, args.warmup, p, f"timing the pruned model, batch {bs}")
             rows.append((bs, t0, t1))
-    f0, f1 = count_flops(model, (x[:1],)), count_flops(pruned, (x[:1],))
+    f0, f1 = _flops(args, pruner, pruned, x)
     print(f"{args.model}: {note}; {torch.get_num_threads()} threads on {args.device}, "
           f"median of {args.repeats} runs after {args.warmup} warm-up")
     print(f"FLOPs ratio (pruned / original): {f1/max(f0,1):.3f}")
@@ -216,7 +223,7 @@ def bench_command(args) -> int:
     for bs, t0, t1 in rows: print(f"{bs:6d}{t0*1e3:14.2f}{t1*1e3:12.2f}{t1/t0:8.3f}")
     return 0
 
-# %% ../nbs/17_cli.ipynb #691a7839
+# %% ../nbs/17_cli.ipynb #0fab69f1
 def _parser():
     p = argparse.ArgumentParser(prog='fasterai',
                                 description="Make trained networks physically smaller: remove dead channels exactly. "

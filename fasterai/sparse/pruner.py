@@ -5,22 +5,22 @@
 # %% auto #0
 __all__ = ['Pruner']
 
-# %% ../../nbs/12_pruner.ipynb #0063b30e
+# %% ../../nbs/12_pruner.ipynb #f72c354a
 import time
 from contextlib import nullcontext
-import torch, torch.nn as nn
+import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 from fastcore.basics import store_attr
 from .trace import as_inputs, refuse_torchscript
 from .analysis import Analysis, analyse, default_example_inputs, eval_mode
-from .plan import Plan, decide, fold_level
+from .plan import decide, fold_level
 from .surgery import apply_plan
 from .measure import n_params, max_abs_diff, output_tolerance, run_checked, is_half
-from .report import PruneReport, make_report
-from .copies import pruning_hooks, full_copy, sharing_copy, unshare, bake_masks, shape_copy
+from .report import make_report
+from .copies import working_copy, unshare, bake_masks, shape_copy
 from .legacy import LayerHelpers
 
-# %% ../../nbs/12_pruner.ipynb #0f5f8975
+# %% ../../nbs/12_pruner.ipynb #16dfa970
 class Pruner(LayerHelpers):
     "Remove dead channels from a model, exactly: the pruned model computes the same function."
     def __init__(self,
@@ -67,8 +67,7 @@ class Pruner(LayerHelpers):
         "A pruned copy of `model` (or `model` itself, pruned, if `inplace`). What was done is in `self.report`."
         inputs = self._start(model, example_inputs, analysis)
         t0 = time.perf_counter()
-        pruned = model if inplace else full_copy(model) if pruning_hooks(model) else sharing_copy(model)
-        bake_masks(pruned)
+        pruned = bake_masks(model) if inplace else working_copy(model)
         with eval_mode(pruned):   # in place or not, a failure leaves every training flag as it was
             analysis = self._analysed(pruned, inputs, analysis)
             plan = decide(analysis.graph, self.round_to, self.constants)
@@ -105,11 +104,9 @@ class Pruner(LayerHelpers):
         inputs = self._start(model, example_inputs, analysis)
         t0 = time.perf_counter()
         if analysis is None:   # analysed on a copy, as prune_model does: a forward's side effects stay off the model
-            work = full_copy(model) if pruning_hooks(model) else sharing_copy(model)
-            bake_masks(work)
-            with eval_mode(work): analysis = self._analysed(work, inputs, None)
+            analysis = self._analysed(working_copy(model), inputs, None)
         plan = decide(analysis.graph, self.round_to, self.constants)
-        shadow = shape_copy(model); bake_masks(shadow); apply_plan(shadow, plan)
+        shadow = apply_plan(bake_masks(shape_copy(model)), plan)
         flops_after = None if analysis.other_flops else analysis.layer_flops(shadow)
         self.analysis, self.plan = analysis, plan
         self.report = make_report(analysis.graph, plan, (n_params(model), n_params(shadow)),

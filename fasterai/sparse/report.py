@@ -5,12 +5,13 @@
 # %% auto #0
 __all__ = ['PruneReport', 'make_report']
 
-# %% ../../nbs/10_report.ipynb #b58acc13
+# %% ../../nbs/10_report.ipynb #2550f1a4
+from collections import Counter
 from dataclasses import dataclass
 import numpy as np
 from .graph import ChannelGraph, Reason
 
-# %% ../../nbs/10_report.ipynb #fee9234f
+# %% ../../nbs/10_report.ipynb #eb7cbb65
 @dataclass
 class PruneReport:
     "What `Pruner.prune_model` did (or, for a dry run, would do), per layer dimension and in total."
@@ -49,7 +50,7 @@ class PruneReport:
         return "\n".join(lines)
     __repr__ = __str__
 
-# %% ../../nbs/10_report.ipynb #dd3c7bc2
+# %% ../../nbs/10_report.ipynb #2925a218
 _COUPLED = Reason('coupled', "coupled to a live channel")
 
 def _count(reasons) -> dict:
@@ -79,6 +80,6 @@ def make_report(graph: ChannelGraph, # the analysed channel graph
         layers.append(dict(layer=owner, type=graph.kinds.get(owner, ''), dim=kind, before=len(r), after=len(r) - n_gone,
                            zero=n_gone - n_folded, folded=n_folded, kept=len(why),
                            why='; '.join(dict.fromkeys(map(str, why))),
-                           codes={c: [w.code for w in why].count(c) for c in dict.fromkeys(w.code for w in why)}))
+                           codes=dict(Counter(w.code for w in why))))
     return PruneReport(layers, _count(plan.kept_dead.values()), _count(graph.frozen.values()), *params, *flops,
                        diff, plan.exact, seconds, dry_run)
