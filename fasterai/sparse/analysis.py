@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['Analysis', 'layer_calls_flops', 'HandlerError', 'default_example_inputs', 'eval_mode', 'analyse']
 
-# %% ../../nbs/06_analysis.ipynb #5ee5213d
+# %% ../../nbs/06_analysis.ipynb #2c860fa4
 import inspect
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +19,7 @@ from .graph import Call, ChannelGraph, Reason
 from .handlers import handler_for, handler_for_module
 import fasterai.sparse.layers, fasterai.sparse.ops   # the built-in handlers register themselves on import
 
-# %% ../../nbs/06_analysis.ipynb #9a173165
+# %% ../../nbs/06_analysis.ipynb #e9275f62
 @dataclass
 class Analysis:
     "What one run of a model taught: its channel graph, its output and its FLOPs on the example inputs."
@@ -58,7 +58,7 @@ def _fingerprint(model: nn.Module) -> dict:
                   hash(b.detach().reshape(-1).contiguous().view(torch.uint8).cpu().numpy().tobytes()))
     return out
 
-# %% ../../nbs/06_analysis.ipynb #bc85dfe2
+# %% ../../nbs/06_analysis.ipynb #39479f3a
 class HandlerError(RuntimeError):
     "A handler's rule failed: a bug in fasterai (or in a handler registered from outside), not in the model."
 
@@ -71,7 +71,9 @@ class _SlotInterpreter(Interpreter):
         return self.constants[target] if target in self.constants else super().fetch_attr(target)
     def run_node(self, n):
         st = lambda a: self.states.get(a)
-        module = self.module.get_submodule(n.target) if n.op == 'call_module' else None
+        module = (self.module.get_submodule(n.target) if n.op == 'call_module' else
+                  self.module.get_submodule(n.target.rpartition('.')[0]) if n.op == 'get_attr' and
+                  n.target not in self.constants else None)
         with self._set_current_node(n):
             args, kwargs = self.fetch_args_kwargs_from_env(n)
             call = Call(n, args, kwargs, map_arg(n.args, st), map_arg(n.kwargs, st), None, module)
@@ -92,7 +94,7 @@ class _SlotInterpreter(Interpreter):
                                f"This is a bug in {whose}, not in your model: please report it with the model.") from e
         return call.out
 
-# %% ../../nbs/06_analysis.ipynb #31e8fe43
+# %% ../../nbs/06_analysis.ipynb #04ee5575
 def _freeze_shared(g: ChannelGraph, model: nn.Module):
     "Keep the channels of layers whose parameters other layers share (tied weights): shrinking one would untie them."
     users = {}
@@ -103,6 +105,12 @@ def _freeze_shared(g: ChannelGraph, model: nn.Module):
         if owner in shared:
             g.freeze(SlotMap(torch.as_tensor(slots), torch.zeros(len(slots), dtype=torch.bool)),
                      Reason('shared_parameter', f"{owner} shares a parameter with {', '.join(shared[owner])}"))
+    for key in set(g.claimed) & set(g.params):   # read by a layer function as its own, and by other ops as well
+        why = Reason('shared_parameter', f"{key} is read by a layer function and by other ops")
+        g.freeze(SlotMap(torch.as_tensor(g.params[key]), torch.zeros(g.params[key].shape, dtype=torch.bool)), why)
+        for (owner, kind), slots in g.dims.items():
+            if owner in (key, key.rpartition('.')[0]):
+                g.freeze(SlotMap(torch.as_tensor(slots), torch.zeros(len(slots), dtype=torch.bool)), why)
     named = dict(model.named_parameters(remove_duplicate=False))
     for key, ids in g.params.items():
         if key in named and len(users.get(id(named[key]), [])) > 1:
@@ -121,7 +129,7 @@ def _trace_for(model, example_inputs, leaf_modules):
                          "prunes what one trace of the model sees, so fix them in a small wrapper module "
                          "(its forward calls the model with the flag set) and prune the wrapper's model.") from e
 
-# %% ../../nbs/06_analysis.ipynb #3fa7dd1d
+# %% ../../nbs/06_analysis.ipynb #4e429f18
 def default_example_inputs(model: nn.Module, # the model; its first parameter gives the device and dtype
                            size: int = 224, # pixels along each spatial axis, for an image model
                           ) -> tuple:
@@ -145,7 +153,7 @@ def eval_mode(model: nn.Module, # the model; every submodule gets its own traini
     finally:
         for m in training: m.training = True
 
-# %% ../../nbs/06_analysis.ipynb #426dbc7a
+# %% ../../nbs/06_analysis.ipynb #f7925dcc
 def analyse(model: nn.Module, # the model to read; it is run once, in eval mode, and otherwise not changed
             example_inputs=None, # one batch shaped like real data: a tensor, or a tuple of the forward's arguments
             leaf_modules=(), # module types kept whole by the tracer (their channels are kept)

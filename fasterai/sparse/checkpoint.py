@@ -5,17 +5,17 @@
 # %% auto #0
 __all__ = ['FORMAT', 'save_pruned', 'CheckpointError', 'load_pruned']
 
-# %% ../../nbs/14_checkpoint.ipynb #9af2dc08
+# %% ../../nbs/14_checkpoint.ipynb #ea00ff0d
 import torch, torch.nn as nn
 from .handlers import handler_for_module
 from pathlib import Path
 
-# %% ../../nbs/14_checkpoint.ipynb #065da296
+# %% ../../nbs/14_checkpoint.ipynb #be8e6e13
 FORMAT = 'fasterai.pruned/1'
 
 def _width_names(m: nn.Module) -> tuple:
-    "The attributes of `m` that hold its widths, as its handler says."
-    h = handler_for_module(m)
+    "The attributes of `m` that hold its widths, as the handler of its layer type says (even with its own forward)."
+    h = handler_for_module(m, base=True)
     return h.widths if h is not None else ()
 
 def _widths(model: nn.Module) -> dict:
@@ -34,7 +34,7 @@ def save_pruned(model: nn.Module, # a (pruned) model
     torch.save({'format': FORMAT, 'class': f"{type(model).__module__}.{type(model).__qualname__}",
                 'widths': _widths(model), 'state_dict': model.state_dict()}, Path(path))
 
-# %% ../../nbs/14_checkpoint.ipynb #a5f9ebef
+# %% ../../nbs/14_checkpoint.ipynb #47f03576
 class CheckpointError(ValueError):
     "A pruned-model file that does not fit the architecture it is loaded into."
 

@@ -5,13 +5,14 @@
 # %% auto #0
 __all__ = ['Reason', 'Call', 'Use', 'ChannelGraph', 'ChannelGroup']
 
-# %% ../../nbs/02_graph.ipynb #02643e52
+# %% ../../nbs/02_graph.ipynb #85108a1a
 from dataclasses import dataclass
 import numpy as np, torch, torch.nn as nn
 from torch.fx import Node
 from .slots import UnionFind, SlotMap, CONST, leaves, slotmaps
+from .handlers import claimed_by
 
-# %% ../../nbs/02_graph.ipynb #9ae8f278
+# %% ../../nbs/02_graph.ipynb #57a37f94
 @dataclass(frozen=True)
 class Reason:
     "Why a channel stays: a stable `code` to match, and the `text` a report prints."
@@ -19,11 +20,12 @@ class Reason:
     text: str   # a sentence naming the layer or op
     def __str__(self): return self.text
 
-# %% ../../nbs/02_graph.ipynb #fec4ae07
+# %% ../../nbs/02_graph.ipynb #296cb697
 @dataclass
 class Call:
     "One executed fx node: its real arguments and result, and the `SlotMap`s of its arguments."
-    node: Node; args: tuple; kwargs: dict; sargs: tuple; skwargs: dict; out: object; module: nn.Module = None
+    node: Node; args: tuple; kwargs: dict; sargs: tuple; skwargs: dict; out: object
+    module: nn.Module = None   # the module called (`call_module`), or holding the tensor read (`get_attr`)
     @property
     def name(self) -> str:
         "The module's qualified name for module calls, the node's name otherwise."
@@ -43,7 +45,7 @@ class Use:
     const: np.ndarray            # int8: CONST, CONST_INSIDE (constant away from zero-padded borders) or 0
     values: torch.Tensor = None  # each input's value on the example input, for folding constants into `owner`'s bias
 
-# %% ../../nbs/02_graph.ipynb #adcf64b9
+# %% ../../nbs/02_graph.ipynb #f317a522
 class ChannelGraph:
     "Channel slots of every tensor in a traced model, their couplings, producers, consumers and dead-ness."
     def __init__(self,
@@ -60,6 +62,7 @@ class ChannelGraph:
         self.notes = {}       # owner -> what its handler remembers for its constraints
         self.kinds = {}       # owner -> module type name, for the report
         self.zero_rows = {}   # producer -> which of its output rows have all-zero weights, for the report
+        self.claimed = {}     # get_attr target -> its module, for tensors a layer function takes as its own
 
     def fresh(self,
               n:int, # how many slots
@@ -177,12 +180,15 @@ class ChannelGraph:
         if not isinstance(t, torch.Tensor): return None
         if not t.is_floating_point():   # index tables and the like carry no channels
             return SlotMap(torch.full([1]*t.ndim, -1, dtype=torch.int64), torch.zeros([1]*t.ndim, dtype=torch.bool))
-        if t.numel() > 2**20:
-            return self.frozen_like(t, Reason('too_large',
-                                              f"parameter {key} is used directly and is too large to follow"))
         if key in self.tensor_constants:   # made in forward, or held where surgery cannot reach it
             return self.frozen_like(t, Reason('tensor_constant', f"tensor constant {key} is not a parameter or buffer "
                                               "of the model: it cannot be sliced"))
+        if claimed_by(call.node) is not None:   # a layer function's own weight: that call's rule gives its channels
+            self.claimed[key] = call.module
+            return SlotMap(torch.full([1]*t.ndim, -1, dtype=torch.int64), torch.zeros([1]*t.ndim, dtype=torch.bool))
+        if t.numel() > 2**20:
+            return self.frozen_like(t, Reason('too_large',
+                                              f"parameter {key} is used directly and is too large to follow"))
         if key not in self.params: self.params[key] = self.fresh(t.numel()).reshape(t.shape)
         # a parameter does not depend on the input: constant
         return self.compress(SlotMap(torch.from_numpy(self.params[key]), (t == 0).cpu(),
@@ -223,7 +229,7 @@ class ChannelGraph:
             out.append(ChannelGroup([keys[i] for i in members], chans, {r: frozen[r] for r in chans if r in frozen}))
         return out
 
-# %% ../../nbs/02_graph.ipynb #6fb0d7b0
+# %% ../../nbs/02_graph.ipynb #43d5f6e0
 @dataclass
 class ChannelGroup:
     "Layer dimensions whose channels are coupled, and the channels (slot classes) they share."

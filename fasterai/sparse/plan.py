@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['FOLD_LEVELS', 'Plan', 'fold_level', 'Removal', 'decide']
 
-# %% ../../nbs/07_plan.ipynb #0b77bbbc
+# %% ../../nbs/07_plan.ipynb #2583417e
 from dataclasses import dataclass
 import numpy as np, torch
 from .slots import CONST, CONST_INSIDE
 from .graph import ChannelGraph, Reason
 
-# %% ../../nbs/07_plan.ipynb #c92cb672
+# %% ../../nbs/07_plan.ipynb #ea76626a
 @dataclass
 class Plan:
     "The decision: which channel classes go, which dead ones stay and why, and keep-indices per layer dimension."
@@ -21,6 +21,7 @@ class Plan:
     param_keep: dict    # parameter target -> (axis, kept indices)
     folded: set         # removed roots that were constant, not zero, somewhere they are read
     folds: dict         # consumer -> (input indices, their constant values, exact?) to add to its bias
+    handlers: dict = None # owner -> the handler whose surgery rebuilds it (the one the analysis used)
     @property
     def exact(self) -> bool:
         "Is every fold exact (so that the pruned model computes the same function)?"
@@ -35,7 +36,7 @@ def fold_level(constants: str, # 'exact', 'approx' or 'keep'
         raise ValueError(f"constants must be one of {tuple(FOLD_LEVELS)}, got {constants!r}")
     return FOLD_LEVELS[constants]
 
-# %% ../../nbs/07_plan.ipynb #233eb534
+# %% ../../nbs/07_plan.ipynb #1b77b704
 class Removal:
     "The channels a decision removes so far: constraints read it and put channels back."
     def __init__(self,
@@ -88,7 +89,7 @@ def _constrain(g: ChannelGraph, removal: Removal, round_to: int) -> bool:
             removal.put_back(ids[mask], Reason('not_sliceable', f"{key} cannot be sliced along one axis"))
     return removal.removed.sum() != before
 
-# %% ../../nbs/07_plan.ipynb #c0848249
+# %% ../../nbs/07_plan.ipynb #ce3f8100
 def _why_constant_kept(use, constants, calls) -> Reason:
     if calls[use.owner] > 1:
         return Reason('constant_reused',
@@ -136,4 +137,5 @@ def decide(g: ChannelGraph, # the channel graph of an `Analysis`
         if mask.any(): param_keep[key] = _slice_axis(mask)
     in_layers = np.unique(np.concatenate([root[s] for s in g.dims.values()] or [np.zeros(0, int)]))
     return Plan(removed=set(int(r) for r in in_layers[removed[in_layers]]), kept_dead=kept_dead,
-                keep=keep, param_keep=param_keep, folded=folded, folds=folds)
+                keep=keep, param_keep=param_keep, folded=folded, folds=folds,
+                handlers={o: g.handlers[o] for o in {*folds, *(o for o, _ in keep)} if o in g.handlers})

@@ -6,16 +6,16 @@
 __all__ = ['CRITERIA', 'ALIASES', 'CONTEXTS', 'GRANULARITIES', 'zero_channels', 'channel_scores', 'weakest_channels',
            'Sparsifier']
 
-# %% ../../nbs/16_sparsifier.ipynb #9aeb40c5
+# %% ../../nbs/16_sparsifier.ipynb #e13fab96
 import numpy as np, torch, torch.nn as nn
 from .graph import ChannelGraph
-from .handlers import handler_for_module
+from .handlers import handler_for_module, owner_module
 from .analysis import analyse
 
-# %% ../../nbs/16_sparsifier.ipynb #e31d8f9b
-def _carriers(m: nn.Module, kind: str, roles) -> list:
-    "`(tensor name, axis)` of `m`'s tensors that carry its `kind` dimension in one of `roles`, as its handler says."
-    h = handler_for_module(m)
+# %% ../../nbs/16_sparsifier.ipynb #340f784a
+def _carriers(m: nn.Module, kind: str, roles, h=None) -> list:
+    "`(tensor name, axis)` of `m`'s tensors that carry its `kind` dimension in one of `roles`, as handler `h` says."
+    h = h or handler_for_module(m)
     carriers = h.carriers(m).get(kind, []) if h is not None else []
     return [(name, axis) for name, axis, role in carriers if role in roles]
 
@@ -44,8 +44,9 @@ def zero_channels(model: nn.Module, # the model to change, in place
     for (owner, kind), slots in graph.dims.items():
         idx = torch.as_tensor(np.nonzero(chosen[root[slots]])[0])
         if not len(idx) or kind == 'in': continue
-        m = model.get_submodule(owner)
-        rows += [(p, axis, idx) for name, axis in _carriers(m, kind, roles) for p in _stored(m, name, owner)]
+        m = owner_module(model, owner)
+        rows += [(p, axis, idx) for name, axis in _carriers(m, kind, roles, graph.handlers.get(owner))
+                 for p in _stored(m, name, owner)]
     for p, axis, idx in rows: p.index_fill_(axis, idx.to(p.device), 0)
     if not biases: return
     tensors = dict(model.named_parameters()) | dict(model.named_buffers())
@@ -53,7 +54,7 @@ def zero_channels(model: nn.Module, # the model to change, in place
         mask = torch.as_tensor(chosen[root[ids]])
         if mask.any(): tensors[key].masked_fill_(mask.to(tensors[key].device), 0)
 
-# %% ../../nbs/16_sparsifier.ipynb #0dab1afd
+# %% ../../nbs/16_sparsifier.ipynb #3ca17a03
 CRITERIA = ('l1', 'l2', 'random')
 ALIASES = {'large_final': 'l1', 'squared_final': 'l2'}   # fasterai 0.4's names for the same scores
 CONTEXTS = ('local', 'global')
@@ -77,7 +78,7 @@ def channel_scores(model: nn.Module, # the model whose weights are scored
     total, count = np.zeros(graph.uf.n), np.zeros(graph.uf.n)
     for (owner, kind), slots in graph.dims.items():
         if kind != 'out': continue
-        m = model.get_submodule(owner); carriers = _carriers(m, kind, ('weight',))
+        m = owner_module(model, owner); carriers = _carriers(m, kind, ('weight',), graph.handlers.get(owner))
         if not carriers: continue
         w = torch.cat([getattr(m, name).detach().movedim(axis, 0).reshape(len(slots), -1)
                        for name, axis in carriers], 1)
@@ -145,7 +146,7 @@ def _layer_room(graph: ChannelGraph):
         return True
     return take
 
-# %% ../../nbs/16_sparsifier.ipynb #87b97a01
+# %% ../../nbs/16_sparsifier.ipynb #39a620e0
 GRANULARITIES = ('filter', 'row', 'channel')
 
 class Sparsifier:

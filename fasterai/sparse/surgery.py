@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['apply_plan']
 
-# %% ../../nbs/08_surgery.ipynb #282a7c04
+# %% ../../nbs/08_surgery.ipynb #eb2dd8d1
 import torch.nn as nn
-from .handlers import handler_for_module, shrink_param
+from .handlers import handler_for_module, owner_module, shrink_param
 
-# %% ../../nbs/08_surgery.ipynb #68e312a4
+# %% ../../nbs/08_surgery.ipynb #fe0eeaf5
 def apply_plan(model: nn.Module, # the model the plan was made for (or a copy of it); changed in place
                plan, # a `Plan` from `decide`
               ) -> nn.Module:
@@ -18,7 +18,7 @@ def apply_plan(model: nn.Module, # the model the plan was made for (or a copy of
     for (owner, kind), keep in plan.keep.items(): by_owner.setdefault(owner, {})[kind] = keep
     work = {}
     for owner in dict.fromkeys([*plan.folds, *by_owner]):
-        m = model.get_submodule(owner); h = handler_for_module(m)
+        m = owner_module(model, owner); h = (plan.handlers or {}).get(owner) or handler_for_module(m)
         if h is None: raise TypeError(f"No handler knows {type(m).__name__} at {owner}: register one "
                                       "(fasterai.sparse.register_handler) or leave its channels alone")
         work[owner] = (m, h)
