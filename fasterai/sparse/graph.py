@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['Reason', 'Call', 'Use', 'ChannelGraph', 'ChannelGroup']
 
-# %% ../../nbs/02_graph.ipynb #85108a1a
+# %% ../../nbs/02_graph.ipynb #264cc332
 from dataclasses import dataclass
 import numpy as np, torch, torch.nn as nn
 from torch.fx import Node
 from .slots import UnionFind, SlotMap, CONST, leaves, slotmaps
 from .handlers import claimed_by
 
-# %% ../../nbs/02_graph.ipynb #57a37f94
+# %% ../../nbs/02_graph.ipynb #ff6977c0
 @dataclass(frozen=True)
 class Reason:
     "Why a channel stays: a stable `code` to match, and the `text` a report prints."
@@ -20,7 +20,7 @@ class Reason:
     text: str   # a sentence naming the layer or op
     def __str__(self): return self.text
 
-# %% ../../nbs/02_graph.ipynb #296cb697
+# %% ../../nbs/02_graph.ipynb #9da0d600
 @dataclass
 class Call:
     "One executed fx node: its real arguments and result, and the `SlotMap`s of its arguments."
@@ -45,14 +45,15 @@ class Use:
     const: np.ndarray            # int8: CONST, CONST_INSIDE (constant away from zero-padded borders) or 0
     values: torch.Tensor = None  # each input's value on the example input, for folding constants into `owner`'s bias
 
-# %% ../../nbs/02_graph.ipynb #f317a522
+# %% ../../nbs/02_graph.ipynb #c0af1e8a
 class ChannelGraph:
     "Channel slots of every tensor in a traced model, their couplings, producers, consumers and dead-ness."
     def __init__(self,
                  fx_graph=None, # the torch.fx graph it is read from (None: a graph filled by hand)
                  tensor_constants=(), # get_attr targets the tracer made for tensors outside modules
+                 frontend:str='fx', # what captured `fx_graph`: 'fx' (torch.fx) or 'export' (torch.export's ATen graph)
                 ):
-        self.fx_graph, self.uf = fx_graph, UnionFind()
+        self.fx_graph, self.uf, self.frontend = fx_graph, UnionFind(), frontend
         self.tensor_constants = set(tensor_constants)
         self.dims = {}        # (owner, kind) -> np.ndarray of slots, one per index of that dimension
         self.params = {}      # get_attr target -> np.ndarray of slots shaped like the parameter
@@ -229,7 +230,7 @@ class ChannelGraph:
             out.append(ChannelGroup([keys[i] for i in members], chans, {r: frozen[r] for r in chans if r in frozen}))
         return out
 
-# %% ../../nbs/02_graph.ipynb #43d5f6e0
+# %% ../../nbs/02_graph.ipynb #be3f9384
 @dataclass
 class ChannelGroup:
     "Layer dimensions whose channels are coupled, and the channels (slot classes) they share."

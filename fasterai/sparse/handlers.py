@@ -6,10 +6,10 @@
 __all__ = ['OpHandler', 'register_handler', 'unregister_handler', 'handler_for_module', 'handler_for', 'arg_of', 'param_read',
            'claimed_by', 'index_tensor', 'shrink_param', 'owner_module', 'TensorLayer']
 
-# %% ../../nbs/03_handlers.ipynb #1d9e814e
+# %% ../../nbs/03_handlers.ipynb #93aad34a
 import numpy as np, torch, torch.nn as nn
 
-# %% ../../nbs/03_handlers.ipynb #7896e6d7
+# %% ../../nbs/03_handlers.ipynb #156619bf
 class OpHandler:
     "What fasterai knows about one kind of op. Subclass it, say what it handles, and override what applies."
     modules: tuple = ()     # module types; a subclass matches too, unless it overrides `forward`
@@ -26,11 +26,13 @@ class OpHandler:
                  modules=None, # module types it handles (None: the class's `modules`)
                  functions=None, # functions or qualified names it handles (None: the class's `functions`)
                  methods=None, # tensor method names it handles (None: the class's `methods`)
+                 param_args=None, # argument name -> position of the layer's own tensors (None: the class's)
                 ):
         "Instances may name what they handle; by default, the class attributes."
         if modules is not None: self.modules = tuple(modules)
         if functions is not None: self.functions = tuple(functions)
         if methods is not None: self.methods = tuple(methods)
+        if param_args is not None: self.param_args = dict(param_args)
 
     def rule(self,
              g, # the `ChannelGraph` being built
@@ -82,7 +84,7 @@ class OpHandler:
         return type(self).flops is not OpHandler.flops
     def __repr__(self): return type(self).__name__
 
-# %% ../../nbs/03_handlers.ipynb #fa1bf163
+# %% ../../nbs/03_handlers.ipynb #f22504f0
 _HANDLERS = []               # every registered handler, in order of registration
 _BY_FUNCTION, _BY_METHOD = {}, {}
 _BY_TYPE, _BY_TARGET = {}, {}   # module type / function -> handler or None: caches, cleared at each (un)registration
@@ -114,7 +116,7 @@ def unregister_handler(handler, # a handler class or instance given to `register
     if not gone: raise ValueError(f"{handler!r} is not registered")
     _HANDLERS[:] = [h for h in _HANDLERS if h not in gone]; _index()
 
-# %% ../../nbs/03_handlers.ipynb #39571b42
+# %% ../../nbs/03_handlers.ipynb #afd7d3bf
 def _handles(h: OpHandler, t: type, base: bool) -> bool:
     return any(issubclass(t, m) and (base or t.forward is m.forward) for m in h.modules)
 
@@ -142,7 +144,7 @@ def handler_for(node, # a `torch.fx` node
         _BY_TARGET[f] = max(found, key=lambda e: e[0])[1] if found else None
     return _BY_TARGET[f]
 
-# %% ../../nbs/03_handlers.ipynb #4a53f67d
+# %% ../../nbs/03_handlers.ipynb #fa33bf29
 def arg_of(node, # a `torch.fx` node (or a `Call`: anything with `args` and `kwargs`)
            pos: int, # the argument's position
            name: str, # its name, when given by keyword
@@ -171,7 +173,7 @@ def claimed_by(node, # a `get_attr` node
         node = user
     return None
 
-# %% ../../nbs/03_handlers.ipynb #a56d840e
+# %% ../../nbs/03_handlers.ipynb #8749c0ed
 def index_tensor(keep, # indices to keep (a sequence or numpy array)
                  like: torch.Tensor, # the tensor they index: the result is on its device
                 ) -> torch.Tensor:

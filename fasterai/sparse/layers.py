@@ -8,7 +8,7 @@ __all__ = ['CONVS', 'BATCHNORMS', 'shrink_conv', 'add_to_bias', 'fold_into_conv'
            'EmbeddingHandler', 'function_layer', 'ConvFunctionHandler', 'LinearFunctionHandler',
            'BatchNormFunctionHandler', 'EmbeddingFunctionHandler']
 
-# %% ../../nbs/04_layers.ipynb #45a011e1
+# %% ../../nbs/04_layers.ipynb #b3241ab9
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from torch.utils.flop_counter import conv_flop_count, mm_flop
 from .slots import CONST, CONST_INSIDE
@@ -16,11 +16,11 @@ from .graph import Reason
 from .handlers import (OpHandler, TensorLayer, register_handler, handler_for_module, index_tensor,
                                       shrink_param, arg_of, param_read)
 
-# %% ../../nbs/04_layers.ipynb #55f4c141
+# %% ../../nbs/04_layers.ipynb #f777a539
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
-# %% ../../nbs/04_layers.ipynb #22fcf3cb
+# %% ../../nbs/04_layers.ipynb #e5c4ee80
 def _weight_nonzero(w) -> np.ndarray:
     "Which kernels `(output, input)` of a conv/linear weight hold a non-zero value."
     w = w.detach()
@@ -64,7 +64,7 @@ def _row_const(read, lv_rows, live) -> np.ndarray:
         return np.where(read.any(1), 0, CONST).astype(np.int8)
     return np.where(read, lv_rows, CONST).min(1)
 
-# %% ../../nbs/04_layers.ipynb #64f359cf
+# %% ../../nbs/04_layers.ipynb #37a3218a
 def shrink_conv(conv: nn.Module, # a convolution, grouped or not
                 out_keep=None, # output channels to keep (None: all)
                 in_keep=None, # input channels to keep, global indices (None: all)
@@ -93,7 +93,7 @@ def shrink_conv(conv: nn.Module, # a convolution, grouped or not
     conv.out_channels, conv.in_channels, conv.groups = len(out_keep), len(groups) * int(counts[0]), len(groups)
     return conv
 
-# %% ../../nbs/04_layers.ipynb #0cedbb85
+# %% ../../nbs/04_layers.ipynb #bab857f4
 @torch.no_grad()
 def add_to_bias(layer: nn.Module, # a conv or Linear
                 delta: torch.Tensor, # one value per output row, added to the bias (created when absent)
@@ -116,7 +116,7 @@ def fold_into_conv(conv: nn.Module, # a convolution, grouped or not
     same_group = (torch.arange(W.shape[0], device=W.device)[:, None] // cout_g) == (idx[None] // cin_g)
     add_to_bias(conv, (Wsum.index_select(1, idx % cin_g) * same_group) @ values.detach().to(W.device, torch.float64))
 
-# %% ../../nbs/04_layers.ipynb #59e41ebd
+# %% ../../nbs/04_layers.ipynb #f30e544a
 def conv_rule(g, # the `ChannelGraph`
               call, # the executed call: its first argument is the input
               owner: str, # the layer's name in the graph
@@ -206,7 +206,7 @@ class ConvHandler(OpHandler):
                      ):
         return (module.in_channels, *[size] * len(module.kernel_size))
 
-# %% ../../nbs/04_layers.ipynb #1056183b
+# %% ../../nbs/04_layers.ipynb #93a4225f
 @torch.no_grad()
 def shrink_linear(lin: nn.Linear, # the Linear layer
                   out_keep=None, # output units to keep (None: all)
@@ -278,7 +278,7 @@ class LinearHandler(OpHandler):
                      ):
         return (module.in_features,)
 
-# %% ../../nbs/04_layers.ipynb #f8006f31
+# %% ../../nbs/04_layers.ipynb #82b439cf
 def bn_keeps_zero(bn: nn.Module, # a BatchNorm
                  ) -> np.ndarray:
     "Channels where this BatchNorm maps an exact zero to an exact zero, in eval and in train mode."
@@ -319,7 +319,7 @@ class BatchNormHandler(OpHandler):
 
 for _handler in (ConvHandler, LinearHandler, BatchNormHandler): register_handler(_handler)
 
-# %% ../../nbs/04_layers.ipynb #72d4481e
+# %% ../../nbs/04_layers.ipynb #ef58e076
 def embedding_rule(g, # the `ChannelGraph`
                    call, # the executed call: its first argument holds the indices
                    owner: str, # the layer's name in the graph
@@ -351,7 +351,7 @@ class EmbeddingHandler(OpHandler):
 
 register_handler(EmbeddingHandler)
 
-# %% ../../nbs/04_layers.ipynb #6205dcfc
+# %% ../../nbs/04_layers.ipynb #25624979
 def function_layer(g, # the `ChannelGraph`, whose `claimed` says which attribute reads are a call's own tensors
                    call, # a call of a layer function (`F.conv2d`, `F.linear`, ...)
                    handler: OpHandler, # its handler, whose `param_args` name the tensor arguments
@@ -448,7 +448,7 @@ class EmbeddingFunctionHandler(OpHandler):
         layer = function_layer(g, call, self, (nn.Embedding,), {'weight': [('out', 1, 'weight')]})
         if layer is None: return g.unknown(call, _not_own(call))
         g.handlers.setdefault(layer[0], layer[3])
-        return embedding_rule(g, call, layer[0], layer[1], call.args[1])
+        return embedding_rule(g, call, layer[0], layer[1], arg_of(call, self.param_args['weight'], 'weight'))
 
 for _handler in (ConvFunctionHandler, LinearFunctionHandler, BatchNormFunctionHandler, EmbeddingFunctionHandler):
     register_handler(_handler)

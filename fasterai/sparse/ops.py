@@ -6,14 +6,14 @@
 __all__ = ['UnaryHandler', 'SameHandler', 'BinaryHandler', 'SpatialHandler', 'PadHandler', 'ReduceHandler', 'ShapeHandler',
            'GetItemHandler', 'CatHandler', 'NormHandler']
 
-# %% ../../nbs/05_ops.ipynb #fc55e84d
+# %% ../../nbs/05_ops.ipynb #03c83fa7
 import operator
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from .slots import SlotMap, CONST, CONST_INSIDE, leaves
 from .graph import Reason
 from .handlers import OpHandler, register_handler, arg_of
 
-# %% ../../nbs/05_ops.ipynb #3f92a362
+# %% ../../nbs/05_ops.ipynb #401f3c1a
 def _zero_to_zero(c) -> bool:
     "Does this elementwise op map an exact 0 to an exact 0? (False when unsure.)"
     z = torch.zeros(1, dtype=c.out.dtype)
@@ -56,7 +56,7 @@ class SameHandler(OpHandler):
             ):
         return call.sargs[0]
 
-# %% ../../nbs/05_ops.ipynb #79279db4
+# %% ../../nbs/05_ops.ipynb #c3d29572
 class BinaryHandler(OpHandler):
     "Elementwise arithmetic of two operands (`kind`: add, sub, mul or div): merges the slots at each broadcast index."
     flop_free = True
@@ -87,15 +87,19 @@ class BinaryHandler(OpHandler):
         return g.compress(SlotMap(ids.clone(), zero.clone(), const.clone()))
     def __repr__(self): return f"BinaryHandler({self.kind!r})"
 
-# %% ../../nbs/05_ops.ipynb #8b843e5b
+# %% ../../nbs/05_ops.ipynb #a812efe2
 _AVG_POOLS = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
+
+def _name(f) -> str:
+    "A function's name without its overload: `avg_pool2d` for `F.avg_pool2d` and `aten.avg_pool2d.default`."
+    return getattr(f, '__name__', '').split('.')[0]
 
 def _averages_padding(c) -> bool:
     "An average pool whose windows at the border count zero padding."
     if c.node.op == 'call_module':
         if not isinstance(c.module, _AVG_POOLS): return False
         pad, count = c.module.padding, c.module.count_include_pad
-    elif c.node.target in (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d):
+    elif _name(c.node.target) in ('avg_pool1d', 'avg_pool2d', 'avg_pool3d'):   # torch's functions, or ATen's ops
         a = list(c.args) + [None] * 6
         pad = c.kwargs.get('padding', a[3] if a[3] is not None else 0)
         count = c.kwargs.get('count_include_pad', a[5] if a[5] is not None else True)
@@ -138,6 +142,8 @@ class PadHandler(OpHandler):
         x = call.sargs[0]
         if call.node.op == 'call_module':
             m = call.module; pad, mode, value = m.padding, _PAD_MODULES[type(m)], getattr(m, 'value', 0.)
+        elif _name(call.node.target) == 'constant_pad_nd':   # ATen's constant fill: value third, no mode
+            pad, mode, value = call.args[1], 'constant', arg_of(call, 2, 'value', 0)
         else: pad, mode, value = call.args[1], arg_of(call, 2, 'mode', 'constant'), arg_of(call, 3, 'value', None)
         padded = [x.ids.ndim - 1 - i // 2 for i, p in enumerate(pad) if p != 0]   # pairs run from the last axis back
         if any(x.ids.shape[a] > 1 for a in padded):
@@ -163,7 +169,7 @@ class ReduceHandler(OpHandler):
         keep = [a for a in range(nd) if a not in dims]
         return SlotMap(*(t.reshape([t.shape[a] for a in keep]) for t in (x.ids, x.zero, x.const)))
 
-# %% ../../nbs/05_ops.ipynb #d2d469b5
+# %% ../../nbs/05_ops.ipynb #71e6a63a
 def _normal(seq):
     "A channel sequence with runs collapsed and periodic repeats removed: what a consumer sees of it."
     if seq is None: return None
@@ -177,7 +183,7 @@ def _sequence(sm: SlotMap):
     "The slots along the one axis where they vary, or None when they vary along several."
     return None if len(sm.varying) > 1 else sm.ids.reshape(-1).numpy()
 
-# %% ../../nbs/05_ops.ipynb #aed6912e
+# %% ../../nbs/05_ops.ipynb #334880de
 _LITERAL_SIZED = {'view', 'reshape', torch.reshape, 'expand'}
 
 def _literal_channel_size(c, out: SlotMap) -> bool:
@@ -214,7 +220,10 @@ class ShapeHandler(OpHandler):
             seq = _normal(_sequence(g.compress(x)))
             same = lambda o: seq is not None and _sequence(o) is not None and np.array_equal(_normal(_sequence(o)), seq)
             sound = all(same(o) for o in outs)
-            if sound and call.node.target in _LITERAL_SIZED: sound = not _literal_channel_size(call, outs[0])
+            # an exported graph writes every size as a number: which ones the forward hard-codes it cannot say
+            # (a pruned model that hard-codes one fails the Pruner's output check instead)
+            if sound and call.node.target in _LITERAL_SIZED and g.frontend == 'fx':
+                sound = not _literal_channel_size(call, outs[0])
             if not sound: g.freeze(x, Reason('reshaped', f"{call.describe()} reshapes or slices the channel axis"))
         return outs[0] if isinstance(oi, torch.Tensor) else tuple(outs)
     def __repr__(self): return f"ShapeHandler(sized={self.sized})"
@@ -232,7 +241,7 @@ class GetItemHandler(ShapeHandler):
         return seq[call.args[1]] if isinstance(seq, (tuple, list, dict)) else None
     def __repr__(self): return "GetItemHandler()"
 
-# %% ../../nbs/05_ops.ipynb #ada6b3a0
+# %% ../../nbs/05_ops.ipynb #775072ba
 class CatHandler(OpHandler):
     "Concatenation: joins slot lists along the channel axis, ties channels along any other axis."
     flop_free, functions = True, (torch.cat, torch.concat, torch.concatenate)
@@ -255,7 +264,7 @@ class CatHandler(OpHandler):
         parts = [[m.expand(shape(t)) for m in (s.ids, s.zero, s.const)] for s, t in zip(states, tensors)]
         return g.compress(SlotMap(*(torch.cat([p[k] for p in parts], dim) for k in range(3))))
 
-# %% ../../nbs/05_ops.ipynb #a70a57ab
+# %% ../../nbs/05_ops.ipynb #b8114690
 class NormHandler(OpHandler):
     "Normalizations over channels couple their statistics: keep every channel they see."
     flop_free, widths = True, ('normalized_shape', 'num_channels', 'num_groups')
@@ -269,7 +278,7 @@ class NormHandler(OpHandler):
                                               "(removing one would change its statistics)"))
         return SlotMap(x.ids, torch.zeros_like(x.zero))
 
-# %% ../../nbs/05_ops.ipynb #5a32f9c2
+# %% ../../nbs/05_ops.ipynb #3fa56395
 _BINARY = (('add', (operator.add, operator.iadd, torch.add), ('add', 'add_')),
            ('sub', (operator.sub, operator.isub, torch.sub), ('sub', 'sub_')),
            ('mul', (operator.mul, operator.imul, torch.mul), ('mul', 'mul_')),

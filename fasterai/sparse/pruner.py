@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['Pruner']
 
-# %% ../../nbs/12_pruner.ipynb #f72c354a
+# %% ../../nbs/12_pruner.ipynb #38cddc59
 import time
 from contextlib import nullcontext
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 from fastcore.basics import store_attr
 from .trace import as_inputs, refuse_torchscript
-from .analysis import Analysis, analyse, default_example_inputs, eval_mode
+from .analysis import Analysis, analyse, default_example_inputs, eval_mode, FRONTENDS
 from .plan import decide, fold_level
 from .surgery import apply_plan
 from .measure import n_params, max_abs_diff, output_tolerance, run_checked, is_half
@@ -20,7 +20,7 @@ from .report import make_report
 from .copies import working_copy, unshare, bake_masks, shape_copy
 from .legacy import LayerHelpers
 
-# %% ../../nbs/12_pruner.ipynb #16dfa970
+# %% ../../nbs/12_pruner.ipynb #dd00c2bf
 class Pruner(LayerHelpers):
     "Remove dead channels from a model, exactly: the pruned model computes the same function."
     def __init__(self,
@@ -29,9 +29,11 @@ class Pruner(LayerHelpers):
                  verify:bool=True, # run the pruned model and compare its output with the original's
                  round_to:int=1, # keep a few dead channels so that every width stays a multiple of this
                  constants:str='exact', # fold constants where 'exact', at zero-padded borders too ('approx'), or 'keep'
+                 frontend:str='auto', # the graph: 'fx', 'export' (torch.export's), or 'auto' (fx, export where it fails)
                 ):
         fold_level(constants)                                    # a bad mode fails here, not after copying a model
-        store_attr('example_inputs,verify,round_to,constants')
+        if frontend not in FRONTENDS: raise ValueError(f"frontend must be one of {FRONTENDS}, got {frontend!r}")
+        store_attr('example_inputs,verify,round_to,constants,frontend')
         self.leaf_modules, self.analysis, self.plan, self.report = tuple(leaf_modules), None, None, None
 
     @property
@@ -56,7 +58,7 @@ class Pruner(LayerHelpers):
     def _analysed(self, work, inputs, analysis) -> Analysis:
         if analysis is not None: return analysis
         inputs = as_inputs(inputs) if inputs is not None else default_example_inputs(work)
-        return analyse(work, inputs, self.leaf_modules)
+        return analyse(work, inputs, self.leaf_modules, self.frontend)
 
     def prune_model(self,
                     model:nn.Module, # the model to prune; left as it was unless `inplace`
@@ -92,7 +94,7 @@ class Pruner(LayerHelpers):
                                         else "Your model was not modified."))
         self.analysis, self.plan = analysis, plan
         self.report = make_report(analysis.graph, plan, (before, n_params(pruned)), (analysis.flops, flops_after),
-                                  diff, time.perf_counter() - t0)
+                                  diff, time.perf_counter() - t0, frontend=analysis.frontend)
         return pruned
 
     def dry_run(self,
@@ -110,5 +112,6 @@ class Pruner(LayerHelpers):
         flops_after = None if analysis.other_flops else analysis.layer_flops(shadow)
         self.analysis, self.plan = analysis, plan
         self.report = make_report(analysis.graph, plan, (n_params(model), n_params(shadow)),
-                                  (analysis.flops, flops_after), None, time.perf_counter() - t0, dry_run=True)
+                                  (analysis.flops, flops_after), None, time.perf_counter() - t0, dry_run=True,
+                                  frontend=analysis.frontend)
         return plan, self.report

@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['PruneReport', 'make_report']
 
-# %% ../../nbs/10_report.ipynb #2550f1a4
+# %% ../../nbs/10_report.ipynb #0b8db634
 from collections import Counter
 from dataclasses import dataclass
 import numpy as np
 from .graph import ChannelGraph, Reason
 
-# %% ../../nbs/10_report.ipynb #eb7cbb65
+# %% ../../nbs/10_report.ipynb #88abfcc6
 @dataclass
 class PruneReport:
     "What `Pruner.prune_model` did (or, for a dry run, would do), per layer dimension and in total."
@@ -26,6 +26,7 @@ class PruneReport:
     exact: bool           # False when constants were folded approximately (constants='approx')
     seconds: float
     dry_run: bool = False # True: nothing was pruned, the numbers say what pruning would give
+    frontend: str = 'fx'  # what captured the model's graph: 'fx' (torch.fx) or 'export' (torch.export)
     @property
     def removed_fraction(self) -> float: return 1 - self.params_after / max(self.params_before, 1)
     def to_records(self) -> list:
@@ -45,12 +46,13 @@ class PruneReport:
         if self.max_abs_diff is not None:
             lines.append(f"max |output difference| {self.max_abs_diff:.3g}" +
                          ("" if self.exact else " (constants folded approximately)"))
-        lines.append(f"{self.seconds:.2f}s" + (" (dry run: nothing was pruned)" if self.dry_run else ""))
+        lines.append(f"{self.seconds:.2f}s, graph by torch.{self.frontend}" +
+                     (" (dry run: nothing was pruned)" if self.dry_run else ""))
         lines += [f"kept {n} channel(s): {why}" for why, n in self.kept.items()]
         return "\n".join(lines)
     __repr__ = __str__
 
-# %% ../../nbs/10_report.ipynb #2925a218
+# %% ../../nbs/10_report.ipynb #4d32c9af
 _COUPLED = Reason('coupled', "coupled to a live channel")
 
 def _count(reasons) -> dict:
@@ -65,6 +67,7 @@ def make_report(graph: ChannelGraph, # the analysed channel graph
                 diff: float = None, # max |output difference| measured, or None
                 seconds: float = 0., # time taken
                 dry_run: bool = False, # True when nothing was pruned
+                frontend: str = 'fx', # what captured the graph: 'fx' or 'export'
                ) -> PruneReport:
     "The `PruneReport` of `plan` on `graph`, with the measurements given."
     root = graph.roots(); layers = []
@@ -82,4 +85,4 @@ def make_report(graph: ChannelGraph, # the analysed channel graph
                            why='; '.join(dict.fromkeys(map(str, why))),
                            codes=dict(Counter(w.code for w in why))))
     return PruneReport(layers, _count(plan.kept_dead.values()), _count(graph.frozen.values()), *params, *flops,
-                       diff, plan.exact, seconds, dry_run)
+                       diff, plan.exact, seconds, dry_run, frontend)
