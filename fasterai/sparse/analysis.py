@@ -6,7 +6,7 @@
 __all__ = ['FRONTENDS', 'Analysis', 'layer_calls_flops', 'HandlerError', 'default_example_inputs', 'eval_mode', 'capture',
            'analyse']
 
-# %% ../../nbs/06_analysis.ipynb #ce5d689b
+# %% ../../nbs/06_analysis.ipynb #64a52602
 import inspect
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +21,7 @@ from .graph import Call, ChannelGraph, Reason
 from .handlers import handler_for, handler_for_module
 import fasterai.sparse.layers, fasterai.sparse.ops, fasterai.sparse.aten   # built-in handlers register on import
 
-# %% ../../nbs/06_analysis.ipynb #3154c313
+# %% ../../nbs/06_analysis.ipynb #6cd0c4c7
 @dataclass
 class Analysis:
     "What one run of a model taught: its channel graph, its output and its FLOPs on the example inputs."
@@ -61,7 +61,7 @@ def _fingerprint(model: nn.Module) -> dict:
                   hash(b.detach().reshape(-1).contiguous().view(torch.uint8).cpu().numpy().tobytes()))
     return out
 
-# %% ../../nbs/06_analysis.ipynb #df3b1e5d
+# %% ../../nbs/06_analysis.ipynb #92b3180f
 class HandlerError(RuntimeError):
     "A handler's rule failed: a bug in fasterai (or in a handler registered from outside), not in the model."
 
@@ -97,23 +97,22 @@ class _SlotInterpreter(Interpreter):
                                f"This is a bug in {whose}, not in your model: please report it with the model.") from e
         return call.out
 
-# %% ../../nbs/06_analysis.ipynb #9557acdd
+# %% ../../nbs/06_analysis.ipynb #b42f60f0
 def _freeze_shared(g: ChannelGraph, model: nn.Module):
     "Keep the channels of layers whose parameters other layers share (tied weights): shrinking one would untie them."
     users = {}
     for name, m in model.named_modules():
         for p in m.parameters(recurse=False): users.setdefault(id(p), []).append(name)
     shared = {n: [o for o in names if o != n] for names in users.values() if len(names) > 1 for n in names}
-    for (owner, kind), slots in g.dims.items():
+    for owner, kind in list(g.dims):
         if owner in shared:
-            g.freeze(SlotMap(torch.as_tensor(slots), torch.zeros(len(slots), dtype=torch.bool)),
-                     Reason('shared_parameter', f"{owner} shares a parameter with {', '.join(shared[owner])}"))
+            g.freeze_dim(owner, kind, Reason('shared_parameter',
+                                             f"{owner} shares a parameter with {', '.join(shared[owner])}"))
     for key in set(g.claimed) & set(g.params):   # read by a layer function as its own, and by other ops as well
         why = Reason('shared_parameter', f"{key} is read by a layer function and by other ops")
         g.freeze(SlotMap(torch.as_tensor(g.params[key]), torch.zeros(g.params[key].shape, dtype=torch.bool)), why)
-        for (owner, kind), slots in g.dims.items():
-            if owner in (key, key.rpartition('.')[0]):
-                g.freeze(SlotMap(torch.as_tensor(slots), torch.zeros(len(slots), dtype=torch.bool)), why)
+        for owner, kind in list(g.dims):
+            if owner in (key, key.rpartition('.')[0]): g.freeze_dim(owner, kind, why)
     named = dict(model.named_parameters(remove_duplicate=False))
     for key, ids in g.params.items():
         if key in named and len(users.get(id(named[key]), [])) > 1:
@@ -132,7 +131,7 @@ def _trace_for(model, example_inputs, leaf_modules):
                          "prunes what one trace of the model sees, so fix them in a small wrapper module "
                          "(its forward calls the model with the flag set) and prune the wrapper's model.") from e
 
-# %% ../../nbs/06_analysis.ipynb #4926c51e
+# %% ../../nbs/06_analysis.ipynb #abbc18b2
 def default_example_inputs(model: nn.Module, # the model; its first parameter gives the device and dtype
                            size: int = 224, # pixels along each spatial axis, for an image model
                           ) -> tuple:
@@ -156,7 +155,7 @@ def eval_mode(model: nn.Module, # the model; every submodule gets its own traini
     finally:
         for m in training: m.training = True
 
-# %% ../../nbs/06_analysis.ipynb #548ad576
+# %% ../../nbs/06_analysis.ipynb #b25f243a
 FRONTENDS = ('auto', 'fx', 'export')
 
 def capture(model: nn.Module, # the model to capture; left as it was

@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['Reason', 'Call', 'Use', 'ChannelGraph', 'ChannelGroup']
 
-# %% ../../nbs/02_graph.ipynb #264cc332
+# %% ../../nbs/02_graph.ipynb #d6461a8c
 from dataclasses import dataclass
 import numpy as np, torch, torch.nn as nn
 from torch.fx import Node
 from .slots import UnionFind, SlotMap, CONST, leaves, slotmaps
-from .handlers import claimed_by
+from .handlers import own_tensors
 
-# %% ../../nbs/02_graph.ipynb #ff6977c0
+# %% ../../nbs/02_graph.ipynb #57f4c439
 @dataclass(frozen=True)
 class Reason:
     "Why a channel stays: a stable `code` to match, and the `text` a report prints."
@@ -20,7 +20,7 @@ class Reason:
     text: str   # a sentence naming the layer or op
     def __str__(self): return self.text
 
-# %% ../../nbs/02_graph.ipynb #9da0d600
+# %% ../../nbs/02_graph.ipynb #d8f04b98
 @dataclass
 class Call:
     "One executed fx node: its real arguments and result, and the `SlotMap`s of its arguments."
@@ -45,7 +45,7 @@ class Use:
     const: np.ndarray            # int8: CONST, CONST_INSIDE (constant away from zero-padded borders) or 0
     values: torch.Tensor = None  # each input's value on the example input, for folding constants into `owner`'s bias
 
-# %% ../../nbs/02_graph.ipynb #c0af1e8a
+# %% ../../nbs/02_graph.ipynb #5e4e2553
 class ChannelGraph:
     "Channel slots of every tensor in a traced model, their couplings, producers, consumers and dead-ness."
     def __init__(self,
@@ -64,6 +64,7 @@ class ChannelGraph:
         self.kinds = {}       # owner -> module type name, for the report
         self.zero_rows = {}   # producer -> which of its output rows have all-zero weights, for the report
         self.claimed = {}     # get_attr target -> its module, for tensors a layer function takes as its own
+        self.own = own_tensors(fx_graph) if fx_graph is not None else {}   # node -> the layer call it computes for
 
     def fresh(self,
               n:int, # how many slots
@@ -154,6 +155,14 @@ class ChannelGraph:
         root = self.roots() if root is None else root; out = {}
         for s, why in self.frozen.items(): out.setdefault(int(root[s]), why)
         return out
+    def freeze_dim(self,
+                   owner:str, # the layer's name
+                   kind:str, # its dimension: 'out', 'in' or 'chan'
+                   reason: Reason, # why its channels stay
+                  ):
+        "Keep every channel of `owner`'s `kind` dimension."
+        slots = self.dims[owner, kind]
+        self.freeze(SlotMap(torch.as_tensor(slots), torch.zeros(len(slots), dtype=torch.bool)), reason)
     def frozen_like(self,
                     out, # the op's result: a tensor, or a nested tuple/list/dict of them
                     reason: Reason, # why the new slots stay
@@ -184,7 +193,7 @@ class ChannelGraph:
         if key in self.tensor_constants:   # made in forward, or held where surgery cannot reach it
             return self.frozen_like(t, Reason('tensor_constant', f"tensor constant {key} is not a parameter or buffer "
                                               "of the model: it cannot be sliced"))
-        if claimed_by(call.node) is not None:   # a layer function's own weight: that call's rule gives its channels
+        if call.node in self.own:   # a layer function's own tensor: that call's rule gives its channels
             self.claimed[key] = call.module
             return SlotMap(torch.full([1]*t.ndim, -1, dtype=torch.int64), torch.zeros([1]*t.ndim, dtype=torch.bool))
         if t.numel() > 2**20:
@@ -202,6 +211,7 @@ class ChannelGraph:
         op = call.node.op
         if op == 'placeholder': return self.frozen_like(call.out, Reason('model_input', 'model input'))
         if op == 'get_attr': return self.param_slots(call)
+        if call.node in self.own: return None   # computes a layer function's own tensor from parameters: no channels
         if op == 'output':
             self.freeze((call.sargs, call.skwargs), Reason('model_output', 'reaches the model output')); return None
         if handler is not None:
@@ -230,7 +240,7 @@ class ChannelGraph:
             out.append(ChannelGroup([keys[i] for i in members], chans, {r: frozen[r] for r in chans if r in frozen}))
         return out
 
-# %% ../../nbs/02_graph.ipynb #be3f9384
+# %% ../../nbs/02_graph.ipynb #0cb1967b
 @dataclass
 class ChannelGroup:
     "Layer dimensions whose channels are coupled, and the channels (slot classes) they share."

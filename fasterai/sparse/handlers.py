@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['OpHandler', 'register_handler', 'unregister_handler', 'handler_for_module', 'handler_for', 'arg_of', 'param_read',
-           'claimed_by', 'index_tensor', 'shrink_param', 'owner_module', 'TensorLayer']
+           'tensor_sources', 'own_tensors', 'index_tensor', 'shrink_param', 'owner_module', 'TensorLayer']
 
-# %% ../../nbs/03_handlers.ipynb #93aad34a
-import numpy as np, torch, torch.nn as nn
+# %% ../../nbs/03_handlers.ipynb #e2c752be
+import numpy as np, torch, torch.nn as nn, torch.fx as fx
 
-# %% ../../nbs/03_handlers.ipynb #156619bf
+# %% ../../nbs/03_handlers.ipynb #c3a203c9
 class OpHandler:
     "What fasterai knows about one kind of op. Subclass it, say what it handles, and override what applies."
     modules: tuple = ()     # module types; a subclass matches too, unless it overrides `forward`
@@ -84,7 +84,7 @@ class OpHandler:
         return type(self).flops is not OpHandler.flops
     def __repr__(self): return type(self).__name__
 
-# %% ../../nbs/03_handlers.ipynb #f22504f0
+# %% ../../nbs/03_handlers.ipynb #bb25bb3c
 _HANDLERS = []               # every registered handler, in order of registration
 _BY_FUNCTION, _BY_METHOD = {}, {}
 _BY_TYPE, _BY_TARGET = {}, {}   # module type / function -> handler or None: caches, cleared at each (un)registration
@@ -116,7 +116,7 @@ def unregister_handler(handler, # a handler class or instance given to `register
     if not gone: raise ValueError(f"{handler!r} is not registered")
     _HANDLERS[:] = [h for h in _HANDLERS if h not in gone]; _index()
 
-# %% ../../nbs/03_handlers.ipynb #afd7d3bf
+# %% ../../nbs/03_handlers.ipynb #501f7204
 def _handles(h: OpHandler, t: type, base: bool) -> bool:
     return any(issubclass(t, m) and (base or t.forward is m.forward) for m in h.modules)
 
@@ -144,7 +144,7 @@ def handler_for(node, # a `torch.fx` node
         _BY_TARGET[f] = max(found, key=lambda e: e[0])[1] if found else None
     return _BY_TARGET[f]
 
-# %% ../../nbs/03_handlers.ipynb #fa33bf29
+# %% ../../nbs/03_handlers.ipynb #0db22df8
 def arg_of(node, # a `torch.fx` node (or a `Call`: anything with `args` and `kwargs`)
            pos: int, # the argument's position
            name: str, # its name, when given by keyword
@@ -155,25 +155,44 @@ def arg_of(node, # a `torch.fx` node (or a `Call`: anything with `args` and `kwa
 
 def param_read(node, # the node an argument comes from
               ):
-    "The `get_attr` node whose tensor `node` is, through transparent ops that nothing else reads; None if none."
-    while node is not None and getattr(node, 'op', None) in ('call_method', 'call_function'):
+    "The `get_attr` node whose tensor `node` is, through transparent ops; None if `node` computes something else."
+    while getattr(node, 'op', None) in ('call_method', 'call_function'):
         h = handler_for(node)
-        if h is None or not h.transparent or not node.args or len(node.users) != 1: return None
+        if h is None or not h.transparent or not node.args: return None
         node = node.args[0]
-    return node if getattr(node, 'op', None) == 'get_attr' and len(node.users) == 1 else None
+    return node if getattr(node, 'op', None) == 'get_attr' else None
 
-def claimed_by(node, # a `get_attr` node
-              ):
-    "The call that takes `node`'s tensor as one of its `param_args` (through transparent ops), or None."
-    while len(node.users) == 1:
-        user = next(iter(node.users)); h = handler_for(user)
-        if h is None or user.op == 'call_module': return None
-        if any(arg_of(user, pos, name) is node for name, pos in h.param_args.items()): return user
-        if not h.transparent or not user.args or user.args[0] is not node: return None
-        node = user
-    return None
+def tensor_sources(node, # the node an argument comes from
+                   limit: int = 64, # the most nodes followed back
+                  ) -> list:
+    "The nodes computing `node` from attribute reads alone, inputs first (`node` last); None if an input reaches it."
+    order, seen = [], set()
+    def visit(n):
+        if n in seen: return True
+        seen.add(n)
+        if n.op not in ('get_attr', 'call_function', 'call_method') or len(seen) > limit: return False
+        h = handler_for(n) if n.op != 'get_attr' else None
+        inputs = n.all_input_nodes if h is None or not h.transparent else n.args[:1]   # `.to(x.dtype)`: `x` is no source
+        if not all(visit(a) for a in inputs): return False
+        order.append(n); return True
+    return order if isinstance(node, fx.Node) and visit(node) else None
 
-# %% ../../nbs/03_handlers.ipynb #8749c0ed
+def own_tensors(graph: fx.Graph, # a traced or exported graph
+               ) -> dict:
+    "Every node computing a layer function's own tensor (the `param_args` of its handler) -> the call that takes it."
+    own = {}
+    for n in reversed(graph.nodes):   # the last consumer first: a layer computing another's weight is part of it
+        h = handler_for(n) if n.op in ('call_function', 'call_method') and n not in own else None
+        if h is None or not h.param_args: continue
+        for name, pos in h.param_args.items():
+            nodes = tensor_sources(arg_of(n, pos, name))
+            if not nodes: continue
+            inside = set(nodes) | {n}
+            if all(u in inside for m in nodes for u in m.users) and not any(m in own for m in nodes):
+                own.update((m, n) for m in nodes)
+    return own
+
+# %% ../../nbs/03_handlers.ipynb #2a891a51
 def index_tensor(keep, # indices to keep (a sequence or numpy array)
                  like: torch.Tensor, # the tensor they index: the result is on its device
                 ) -> torch.Tensor:
@@ -201,19 +220,30 @@ def owner_module(model: nn.Module, # the model
     except AttributeError: return model.get_submodule(owner.rpartition('.')[0])
 
 class TensorLayer(OpHandler):
-    "The layer a function call makes of a module's own tensors: which tensor axes carry each dimension."
+    """The layer a function call makes of a module's own tensors: which tensor axes carry each dimension. With a
+    `base`, the handler of the module's type does its surgery first, and these are the other tensors to slice."""
     def __init__(self,
                  carried: dict, # kind -> [(tensor name, axis, role)], as `OpHandler.carriers` gives
+                 base: OpHandler = None, # the handler of the module's layer type, if it holds the usual tensors
                 ):
-        super().__init__(); self.carried = carried
+        super().__init__(); self.carried, self.base = carried, base
     def shrink(self,
                module: nn.Module, # the module holding the tensors
                keep: dict, # kind -> indices to keep
               ):
+        if self.base is not None: self.base.shrink(module, keep)
         for kind, idx in keep.items():
             for name, axis, _ in self.carried.get(kind, ()): shrink_param(module, name, axis, idx)
+    def constrain(self,
+                  g, # the `ChannelGraph`
+                  owner: str, # the layer's name
+                  removal, # the `Removal` so far
+                 ):
+        if self.base is not None: self.base.constrain(g, owner, removal)
     def carriers(self,
                  module: nn.Module, # the module holding the tensors
                 ) -> dict:
-        return self.carried
-    def __repr__(self): return f"TensorLayer({self.carried!r})"
+        out = {k: list(v) for k, v in (self.base.carriers(module) if self.base is not None else {}).items()}
+        for kind, specs in self.carried.items(): out.setdefault(kind, []).extend(specs)
+        return out
+    def __repr__(self): return f"TensorLayer({self.carried!r}, base={self.base!r})"

@@ -5,22 +5,24 @@
 # %% auto #0
 __all__ = ['CONVS', 'BATCHNORMS', 'shrink_conv', 'add_to_bias', 'fold_into_conv', 'conv_rule', 'ConvHandler', 'shrink_linear',
            'linear_rule', 'LinearHandler', 'bn_keeps_zero', 'batchnorm_rule', 'BatchNormHandler', 'embedding_rule',
-           'EmbeddingHandler', 'function_layer', 'ConvFunctionHandler', 'LinearFunctionHandler',
+           'EmbeddingHandler', 'FunctionLayer', 'function_layer', 'ConvFunctionHandler', 'LinearFunctionHandler',
            'BatchNormFunctionHandler', 'EmbeddingFunctionHandler']
 
-# %% ../../nbs/04_layers.ipynb #b3241ab9
+# %% ../../nbs/04_layers.ipynb #19d04fb6
+from dataclasses import dataclass
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
+from torch.fx.node import map_arg
 from torch.utils.flop_counter import conv_flop_count, mm_flop
 from .slots import CONST, CONST_INSIDE
 from .graph import Reason
 from .handlers import (OpHandler, TensorLayer, register_handler, handler_for_module, index_tensor,
-                                      shrink_param, arg_of, param_read)
+                                      shrink_param, arg_of, param_read, tensor_sources)
 
-# %% ../../nbs/04_layers.ipynb #f777a539
+# %% ../../nbs/04_layers.ipynb #27cb81a7
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
-# %% ../../nbs/04_layers.ipynb #e5c4ee80
+# %% ../../nbs/04_layers.ipynb #b5e95ffc
 def _weight_nonzero(w) -> np.ndarray:
     "Which kernels `(output, input)` of a conv/linear weight hold a non-zero value."
     w = w.detach()
@@ -64,7 +66,7 @@ def _row_const(read, lv_rows, live) -> np.ndarray:
         return np.where(read.any(1), 0, CONST).astype(np.int8)
     return np.where(read, lv_rows, CONST).min(1)
 
-# %% ../../nbs/04_layers.ipynb #37a3218a
+# %% ../../nbs/04_layers.ipynb #b1f0d995
 def shrink_conv(conv: nn.Module, # a convolution, grouped or not
                 out_keep=None, # output channels to keep (None: all)
                 in_keep=None, # input channels to keep, global indices (None: all)
@@ -93,7 +95,7 @@ def shrink_conv(conv: nn.Module, # a convolution, grouped or not
     conv.out_channels, conv.in_channels, conv.groups = len(out_keep), len(groups) * int(counts[0]), len(groups)
     return conv
 
-# %% ../../nbs/04_layers.ipynb #bab857f4
+# %% ../../nbs/04_layers.ipynb #b8d5998f
 @torch.no_grad()
 def add_to_bias(layer: nn.Module, # a conv or Linear
                 delta: torch.Tensor, # one value per output row, added to the bias (created when absent)
@@ -116,7 +118,7 @@ def fold_into_conv(conv: nn.Module, # a convolution, grouped or not
     same_group = (torch.arange(W.shape[0], device=W.device)[:, None] // cout_g) == (idx[None] // cin_g)
     add_to_bias(conv, (Wsum.index_select(1, idx % cin_g) * same_group) @ values.detach().to(W.device, torch.float64))
 
-# %% ../../nbs/04_layers.ipynb #f30e544a
+# %% ../../nbs/04_layers.ipynb #5888eb27
 def conv_rule(g, # the `ChannelGraph`
               call, # the executed call: its first argument is the input
               owner: str, # the layer's name in the graph
@@ -206,7 +208,7 @@ class ConvHandler(OpHandler):
                      ):
         return (module.in_channels, *[size] * len(module.kernel_size))
 
-# %% ../../nbs/04_layers.ipynb #93a4225f
+# %% ../../nbs/04_layers.ipynb #5d109e8e
 @torch.no_grad()
 def shrink_linear(lin: nn.Linear, # the Linear layer
                   out_keep=None, # output units to keep (None: all)
@@ -278,7 +280,7 @@ class LinearHandler(OpHandler):
                      ):
         return (module.in_features,)
 
-# %% ../../nbs/04_layers.ipynb #82b439cf
+# %% ../../nbs/04_layers.ipynb #267d5788
 def bn_keeps_zero(bn: nn.Module, # a BatchNorm
                  ) -> np.ndarray:
     "Channels where this BatchNorm maps an exact zero to an exact zero, in eval and in train mode."
@@ -319,7 +321,7 @@ class BatchNormHandler(OpHandler):
 
 for _handler in (ConvHandler, LinearHandler, BatchNormHandler): register_handler(_handler)
 
-# %% ../../nbs/04_layers.ipynb #ef58e076
+# %% ../../nbs/04_layers.ipynb #7c3ffc33
 def embedding_rule(g, # the `ChannelGraph`
                    call, # the executed call: its first argument holds the indices
                    owner: str, # the layer's name in the graph
@@ -351,39 +353,109 @@ class EmbeddingHandler(OpHandler):
 
 register_handler(EmbeddingHandler)
 
-# %% ../../nbs/04_layers.ipynb #25624979
-def function_layer(g, # the `ChannelGraph`, whose `claimed` says which attribute reads are a call's own tensors
+# %% ../../nbs/04_layers.ipynb #229710b8
+def _recompute(nodes, values: dict):
+    "Run the nodes computing a tensor from attribute reads, with the reads' values replaced by `values`."
+    env = dict(values)
+    for n in nodes:
+        if n in env: continue
+        a, k = map_arg(n.args, env.__getitem__), map_arg(n.kwargs, env.__getitem__)
+        env[n] = n.target(*a, **k) if n.op == 'call_function' else getattr(a[0], n.target)(*a[1:], **k)
+    return env[nodes[-1]]
+
+@torch.no_grad()
+def _follows(nodes, module, value: torch.Tensor, axis: int):
+    """Is each index of `value` along `axis` computed from the same index of its sources alone? `{source name: axis}`
+    if so (a source of another shape along its axis of the same size, or none), None if not. Tested by changing
+    every other index of the sources and seeing the rest of `value` stay as it was."""
+    n = value.shape[axis]
+    if n < 2: return {}
+    drop, keep = (torch.arange(i, n, 2, device=value.device) for i in (1, 0))
+    values, cuts = {}, {}
+    for r in (m for m in nodes if m.op == 'get_attr'):
+        name = r.target.rpartition('.')[2]; t = getattr(module, name)
+        ax = axis if t.shape == value.shape else (list(t.shape).index(n) if n in t.shape else None)
+        if ax is None: values[r] = t; continue
+        values[r] = t.detach().clone().index_copy_(ax, drop, torch.randn_like(t.index_select(ax, drop)) + 1)
+        cuts[name] = ax
+    try: out = _recompute(nodes, values)
+    except Exception: return None
+    ref = value.index_select(axis, keep).double()
+    same = out.shape == value.shape and torch.allclose(out.index_select(axis, keep).double(), ref, rtol=1e-5,
+                                                       atol=1e-7 * float(ref.abs().max()))
+    return cuts if same else None
+
+@dataclass
+class FunctionLayer:
+    "A layer function's call on one module's own tensors, as `function_layer` finds it."
+    owner: str              # the layer's name in the graph: the module's, or its weight's where it is no `base` type
+    module: nn.Module       # the module holding the tensors
+    standard: bool          # a `base` type holding them under the argument names: its type's surgery rebuilds it
+    foldable: bool          # constants can be folded into its bias (standard, and no tensor computed)
+    surgery: OpHandler      # the handler whose surgery rebuilds it
+    fixed: dict             # kind -> `Reason` its channels stay: a computed tensor mixes them
+    def register(self,
+                 g, # the `ChannelGraph`
+                ):
+        "Record the handler that rebuilds this layer."
+        g.handlers.setdefault(self.owner, self.surgery)
+    def finish(self,
+               g, # the `ChannelGraph`, after the layer's rule ran
+              ):
+        "Keep the channels of the dimensions a computed tensor mixes."
+        for kind, why in self.fixed.items():
+            for k in (kind, 'chan') if kind in ('out', 'in') else (kind,):
+                if (self.owner, k) in g.dims: g.freeze_dim(self.owner, k, why)
+
+def function_layer(g, # the `ChannelGraph`, whose `own` and `claimed` say which tensors are a call's own
                    call, # a call of a layer function (`F.conv2d`, `F.linear`, ...)
                    handler: OpHandler, # its handler, whose `param_args` name the tensor arguments
                    base: tuple, # the module types this function is the layer of (`CONVS`)
-                   carried, # arg name -> [(kind, axis, role)]: the tensor axes carrying each dimension
-                  ):
-    """`(owner, module, standard, surgery)` for a call on one module's own tensors: the layer's name, the module,
-    whether it is a `base` type holding them under the argument names, and the handler whose surgery rebuilds it
-    (its type's, or a `TensorLayer`); None for a call on other tensors. The caller registers the handler."""
-    reads = {}
+                   carried: dict, # arg name -> [(kind, axis, role)]: the tensor axes carrying each dimension
+                  ) -> FunctionLayer:
+    "The `FunctionLayer` of a call on one module's own tensors (read, or computed from them); None otherwise."
+    args = {}
     for arg, pos in handler.param_args.items():
         node = arg_of(call.node, pos, arg)
         if node is None: continue
-        src = param_read(node)
-        if src is None or src.target not in g.claimed: return None
-        reads[arg] = src.target
-    paths = {t.rpartition('.')[0] for t in reads.values()}
-    if len(paths) != 1: return None
-    path, module = paths.pop(), g.claimed[next(iter(reads.values()))]
-    names = {arg: t.rpartition('.')[2] for arg, t in reads.items()}
-    standard = (isinstance(module, base) and all(names[a] == a for a in reads)
-                and all(getattr(module, a, None) is None for a in handler.param_args if a not in reads))
-    bound = handler_for_module(module, base=True) if standard else None
-    if bound is None:
-        standard, bound = False, TensorLayer({kind: [(names[a], axis, role) for a, specs in carried.items()
-                                                     if a in names for k, axis, role in specs if k == kind]
-                                              for kind in dict.fromkeys(k for v in carried.values() for k, _, _ in v)})
-    return (path if standard else next(iter(reads.values()))), module, standard, bound
+        if g.own.get(node) is not call.node: return None
+        nodes = tensor_sources(node)
+        if any(m.op == 'get_attr' and m.target not in g.claimed for m in nodes): return None
+        args[arg] = (param_read(node), nodes)
+    targets = [m.target for _, nodes in args.values() for m in nodes if m.op == 'get_attr']
+    if not targets or len({t.rpartition('.')[0] for t in targets}) != 1: return None
+    module, slices, fixed = g.claimed[targets[0]], {}, {}
+    for arg, (read, nodes) in args.items():
+        for kind, axis, role in carried.get(arg, ()):
+            if read is not None: cuts = {read.target.rpartition('.')[2]: axis}
+            else:
+                cuts = _follows(nodes, module, arg_of(call, handler.param_args[arg], arg), axis)
+                if cuts is None:
+                    fixed[kind] = Reason('transformed', f"{call.describe()} computes its {arg} from parameters of "
+                                         f"{targets[0].rpartition('.')[0]} in a way that mixes its {kind} channels")
+                    continue
+            slices.setdefault(kind, []).extend((name, ax, role) for name, ax in cuts.items())
+    own = {(name, ax) for specs in slices.values() for name, ax, _ in specs}
+    standard = (isinstance(module, base) and all(getattr(module, a, None) is None for a in handler.param_args
+                                                  if a not in args)
+                and all((a, axis) in own for a in args for kind, axis, _ in carried.get(a, ()) if kind not in fixed))
+    surgery = handler_for_module(module, base=True) if standard else None
+    if surgery is None: standard = False
+    if standard:   # the type's surgery, and the other tensors the computed ones come from (a gain, say)
+        extra = {k: [e for e in v if e[0] not in handler.param_args] for k, v in slices.items()}
+        if any(extra.values()): surgery = TensorLayer(extra, surgery)
+    else: surgery = TensorLayer(slices)
+    owner = targets[0].rpartition('.')[0] if standard else targets[0]
+    return FunctionLayer(owner, module, standard, standard and all(r is not None for r, _ in args.values()),
+                         surgery, fixed)
 
 def _not_own(call) -> Reason:
     return Reason('not_own_tensors', f"{call.describe()} takes tensors that are not one module's own parameters "
                   "(computed in forward, or shared with other ops)")
+
+_CONV_TENSORS = {'weight': [('out', 0, 'weight'), ('in', 1, 'weight')], 'bias': [('out', 0, 'shift')]}
+_BN_TENSORS = {'running_mean': [('chan', 0, 'stat')], 'running_var': [('chan', 0, 'stat')],
+               'weight': [('chan', 0, 'scale')], 'bias': [('chan', 0, 'shift')]}
 
 class ConvFunctionHandler(OpHandler):
     "`F.conv1d/2d/3d` on a module's own tensors: that module is a convolution."
@@ -392,17 +464,16 @@ class ConvFunctionHandler(OpHandler):
              g, # the `ChannelGraph`
              call, # a call of a conv function
             ):
-        W, b, G = call.args[1], arg_of(call, 2, 'bias'), arg_of(call, 6, 'groups', 1)
-        layer = function_layer(g, call, self, CONVS, {'weight': [('out', 0, 'weight'), ('in', 1, 'weight')],
-                                                      'bias': [('out', 0, 'shift')]})
+        W, b, G = arg_of(call, 1, 'weight'), arg_of(call, 2, 'bias'), arg_of(call, 6, 'groups', 1)
+        layer = function_layer(g, call, self, CONVS, _CONV_TENSORS)
         if layer is None: return g.unknown(call, _not_own(call))
-        owner, module, standard, surgery = layer
-        if G > 1 and not (standard and module.groups == G):   # a TensorLayer cannot change a group count
+        if G > 1 and not (layer.standard and layer.module.groups == G):   # only a conv's surgery regroups
             return g.unknown(call, Reason('not_sliceable', f"{call.describe()} is grouped, on tensors not held as a "
                                           "convolution's own"))
-        g.handlers.setdefault(owner, surgery)
-        pad = _pad_level(arg_of(call, 4, 'padding', 0), W.shape[2:])
-        return conv_rule(g, call, owner, module, W, b, G, pad, foldable=standard)
+        layer.register(g)
+        out = conv_rule(g, call, layer.owner, layer.module, W, b, G, _pad_level(arg_of(call, 4, 'padding', 0),
+                        W.shape[2:]), layer.foldable)
+        layer.finish(g); return out
 
 class LinearFunctionHandler(OpHandler):
     "`F.linear` on a module's own tensors: that module is a Linear layer."
@@ -411,11 +482,12 @@ class LinearFunctionHandler(OpHandler):
              g, # the `ChannelGraph`
              call, # a call of `F.linear`
             ):
-        layer = function_layer(g, call, self, (nn.Linear,), {'weight': [('out', 0, 'weight'), ('in', 1, 'weight')],
-                                                             'bias': [('out', 0, 'shift')]})
+        layer = function_layer(g, call, self, (nn.Linear,), _CONV_TENSORS)
         if layer is None: return g.unknown(call, _not_own(call))
-        owner, module, standard, surgery = layer; g.handlers.setdefault(owner, surgery)
-        return linear_rule(g, call, owner, module, call.args[1], arg_of(call, 2, 'bias'), foldable=standard)
+        layer.register(g)
+        out = linear_rule(g, call, layer.owner, layer.module, arg_of(call, 1, 'weight'), arg_of(call, 2, 'bias'),
+                          layer.foldable)
+        layer.finish(g); return out
 
 class BatchNormFunctionHandler(OpHandler):
     "`F.batch_norm` on a module's own tensors (or none): that module is a BatchNorm."
@@ -426,17 +498,14 @@ class BatchNormFunctionHandler(OpHandler):
              g, # the `ChannelGraph`
              call, # a call of `F.batch_norm`
             ):
-        n = call.args[0].shape[1]
         t = {a: arg_of(call, pos, a) for a, pos in self.param_args.items()}
-        keeps = _keeps_zero(n, t['weight'], t['bias'], t['running_mean'])
+        keeps = _keeps_zero(call.args[0].shape[1], t['weight'], t['bias'], t['running_mean'])
         if all(v is None for v in t.values()): return batchnorm_rule(g, call, None, None, keeps)
-        layer = function_layer(g, call, self, BATCHNORMS, {'running_mean': [('chan', 0, 'stat')],
-                                                           'running_var': [('chan', 0, 'stat')],
-                                                           'weight': [('chan', 0, 'scale')],
-                                                           'bias': [('chan', 0, 'shift')]})
+        layer = function_layer(g, call, self, BATCHNORMS, _BN_TENSORS)
         if layer is None: return g.unknown(call, _not_own(call))
-        g.handlers.setdefault(layer[0], layer[3])
-        return batchnorm_rule(g, call, layer[0], layer[1], keeps)
+        layer.register(g)
+        out = batchnorm_rule(g, call, layer.owner, layer.module, keeps)
+        layer.finish(g); return out
 
 class EmbeddingFunctionHandler(OpHandler):
     "`F.embedding` on a module's own table: that module is an Embedding."
@@ -447,8 +516,9 @@ class EmbeddingFunctionHandler(OpHandler):
             ):
         layer = function_layer(g, call, self, (nn.Embedding,), {'weight': [('out', 1, 'weight')]})
         if layer is None: return g.unknown(call, _not_own(call))
-        g.handlers.setdefault(layer[0], layer[3])
-        return embedding_rule(g, call, layer[0], layer[1], arg_of(call, self.param_args['weight'], 'weight'))
+        layer.register(g)
+        out = embedding_rule(g, call, layer.owner, layer.module, arg_of(call, self.param_args['weight'], 'weight'))
+        layer.finish(g); return out
 
 for _handler in (ConvFunctionHandler, LinearFunctionHandler, BatchNormFunctionHandler, EmbeddingFunctionHandler):
     register_handler(_handler)
