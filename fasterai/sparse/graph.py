@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['Reason', 'Call', 'Use', 'ChannelGraph', 'ChannelGroup']
 
-# %% ../../nbs/02_graph.ipynb #d6461a8c
+# %% ../../nbs/02_graph.ipynb #57a61103
 from dataclasses import dataclass
 import numpy as np, torch, torch.nn as nn
 from torch.fx import Node
 from .slots import UnionFind, SlotMap, CONST, leaves, slotmaps
 from .handlers import own_tensors
 
-# %% ../../nbs/02_graph.ipynb #57f4c439
+# %% ../../nbs/02_graph.ipynb #8e95ac42
 @dataclass(frozen=True)
 class Reason:
     "Why a channel stays: a stable `code` to match, and the `text` a report prints."
@@ -20,7 +20,7 @@ class Reason:
     text: str   # a sentence naming the layer or op
     def __str__(self): return self.text
 
-# %% ../../nbs/02_graph.ipynb #d8f04b98
+# %% ../../nbs/02_graph.ipynb #d4bd6a01
 @dataclass
 class Call:
     "One executed fx node: its real arguments and result, and the `SlotMap`s of its arguments."
@@ -45,7 +45,7 @@ class Use:
     const: np.ndarray            # int8: CONST, CONST_INSIDE (constant away from zero-padded borders) or 0
     values: torch.Tensor = None  # each input's value on the example input, for folding constants into `owner`'s bias
 
-# %% ../../nbs/02_graph.ipynb #5e4e2553
+# %% ../../nbs/02_graph.ipynb #47516b53
 class ChannelGraph:
     "Channel slots of every tensor in a traced model, their couplings, producers, consumers and dead-ness."
     def __init__(self,
@@ -196,6 +196,8 @@ class ChannelGraph:
         if call.node in self.own:   # a layer function's own tensor: that call's rule gives its channels
             self.claimed[key] = call.module
             return SlotMap(torch.full([1]*t.ndim, -1, dtype=torch.int64), torch.zeros([1]*t.ndim, dtype=torch.bool))
+        if t.numel() == 1:   # a scalar (a learnable scale) scales every channel alike: it carries none
+            return SlotMap(torch.full([1]*t.ndim, -1, dtype=torch.int64), (t == 0).cpu().reshape([1]*t.ndim))
         if t.numel() > 2**20:
             return self.frozen_like(t, Reason('too_large',
                                               f"parameter {key} is used directly and is too large to follow"))
@@ -240,7 +242,7 @@ class ChannelGraph:
             out.append(ChannelGroup([keys[i] for i in members], chans, {r: frozen[r] for r in chans if r in frozen}))
         return out
 
-# %% ../../nbs/02_graph.ipynb #0cb1967b
+# %% ../../nbs/02_graph.ipynb #dbdd4636
 @dataclass
 class ChannelGroup:
     "Layer dimensions whose channels are coupled, and the channels (slot classes) they share."

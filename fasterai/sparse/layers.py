@@ -8,7 +8,7 @@ __all__ = ['CONVS', 'BATCHNORMS', 'shrink_conv', 'add_to_bias', 'fold_into_conv'
            'EmbeddingHandler', 'FunctionLayer', 'function_layer', 'ConvFunctionHandler', 'LinearFunctionHandler',
            'BatchNormFunctionHandler', 'EmbeddingFunctionHandler']
 
-# %% ../../nbs/04_layers.ipynb #19d04fb6
+# %% ../../nbs/04_layers.ipynb #53eefc4a
 from dataclasses import dataclass
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from torch.fx.node import map_arg
@@ -18,11 +18,11 @@ from .graph import Reason
 from .handlers import (OpHandler, TensorLayer, register_handler, handler_for_module, index_tensor,
                                       shrink_param, arg_of, param_read, tensor_sources)
 
-# %% ../../nbs/04_layers.ipynb #27cb81a7
+# %% ../../nbs/04_layers.ipynb #f0727216
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
-# %% ../../nbs/04_layers.ipynb #b5e95ffc
+# %% ../../nbs/04_layers.ipynb #d762e758
 def _weight_nonzero(w) -> np.ndarray:
     "Which kernels `(output, input)` of a conv/linear weight hold a non-zero value."
     w = w.detach()
@@ -66,7 +66,7 @@ def _row_const(read, lv_rows, live) -> np.ndarray:
         return np.where(read.any(1), 0, CONST).astype(np.int8)
     return np.where(read, lv_rows, CONST).min(1)
 
-# %% ../../nbs/04_layers.ipynb #b1f0d995
+# %% ../../nbs/04_layers.ipynb #ee2a03f5
 def shrink_conv(conv: nn.Module, # a convolution, grouped or not
                 out_keep=None, # output channels to keep (None: all)
                 in_keep=None, # input channels to keep, global indices (None: all)
@@ -95,7 +95,7 @@ def shrink_conv(conv: nn.Module, # a convolution, grouped or not
     conv.out_channels, conv.in_channels, conv.groups = len(out_keep), len(groups) * int(counts[0]), len(groups)
     return conv
 
-# %% ../../nbs/04_layers.ipynb #b8d5998f
+# %% ../../nbs/04_layers.ipynb #9d88c44f
 @torch.no_grad()
 def add_to_bias(layer: nn.Module, # a conv or Linear
                 delta: torch.Tensor, # one value per output row, added to the bias (created when absent)
@@ -118,7 +118,7 @@ def fold_into_conv(conv: nn.Module, # a convolution, grouped or not
     same_group = (torch.arange(W.shape[0], device=W.device)[:, None] // cout_g) == (idx[None] // cin_g)
     add_to_bias(conv, (Wsum.index_select(1, idx % cin_g) * same_group) @ values.detach().to(W.device, torch.float64))
 
-# %% ../../nbs/04_layers.ipynb #5888eb27
+# %% ../../nbs/04_layers.ipynb #b665d555
 def conv_rule(g, # the `ChannelGraph`
               call, # the executed call: its first argument is the input
               owner: str, # the layer's name in the graph
@@ -208,7 +208,7 @@ class ConvHandler(OpHandler):
                      ):
         return (module.in_channels, *[size] * len(module.kernel_size))
 
-# %% ../../nbs/04_layers.ipynb #5d109e8e
+# %% ../../nbs/04_layers.ipynb #84562666
 @torch.no_grad()
 def shrink_linear(lin: nn.Linear, # the Linear layer
                   out_keep=None, # output units to keep (None: all)
@@ -280,7 +280,7 @@ class LinearHandler(OpHandler):
                      ):
         return (module.in_features,)
 
-# %% ../../nbs/04_layers.ipynb #267d5788
+# %% ../../nbs/04_layers.ipynb #2df40346
 def bn_keeps_zero(bn: nn.Module, # a BatchNorm
                  ) -> np.ndarray:
     "Channels where this BatchNorm maps an exact zero to an exact zero, in eval and in train mode."
@@ -321,7 +321,7 @@ class BatchNormHandler(OpHandler):
 
 for _handler in (ConvHandler, LinearHandler, BatchNormHandler): register_handler(_handler)
 
-# %% ../../nbs/04_layers.ipynb #7c3ffc33
+# %% ../../nbs/04_layers.ipynb #3251109c
 def embedding_rule(g, # the `ChannelGraph`
                    call, # the executed call: its first argument holds the indices
                    owner: str, # the layer's name in the graph
@@ -353,7 +353,7 @@ class EmbeddingHandler(OpHandler):
 
 register_handler(EmbeddingHandler)
 
-# %% ../../nbs/04_layers.ipynb #229710b8
+# %% ../../nbs/04_layers.ipynb #4e7c6a31
 def _recompute(nodes, values: dict):
     "Run the nodes computing a tensor from attribute reads, with the reads' values replaced by `values`."
     env = dict(values)
@@ -366,23 +366,26 @@ def _recompute(nodes, values: dict):
 @torch.no_grad()
 def _follows(nodes, module, value: torch.Tensor, axis: int):
     """Is each index of `value` along `axis` computed from the same index of its sources alone? `{source name: axis}`
-    if so (a source of another shape along its axis of the same size, or none), None if not. Tested by changing
-    every other index of the sources and seeing the rest of `value` stay as it was."""
+    if so (a source of another shape along its axis of the same size, or none), None if not. Tested on random
+    sources (so that a zero gain does not hide a mixing): changing every other index must leave the rest alone."""
     n = value.shape[axis]
     if n < 2: return {}
-    drop, keep = (torch.arange(i, n, 2, device=value.device) for i in (1, 0))
-    values, cuts = {}, {}
+    drop = torch.arange(1, n, 2); keep = torch.arange(0, n, 2); gen = torch.Generator().manual_seed(0)
+    rand = lambda shape, t: torch.randn(shape, generator=gen, dtype=torch.float64).to(t.device, t.dtype) + 1
+    base, changed, cuts = {}, {}, {}
     for r in (m for m in nodes if m.op == 'get_attr'):
         name = r.target.rpartition('.')[2]; t = getattr(module, name)
         ax = axis if t.shape == value.shape else (list(t.shape).index(n) if n in t.shape else None)
-        if ax is None: values[r] = t; continue
-        values[r] = t.detach().clone().index_copy_(ax, drop, torch.randn_like(t.index_select(ax, drop)) + 1)
+        base[r] = changed[r] = rand(t.shape, t)
+        if ax is None: continue
+        changed[r] = base[r].clone().index_copy_(ax, drop.to(t.device), rand(base[r].index_select(ax, drop).shape, t))
         cuts[name] = ax
-    try: out = _recompute(nodes, values)
+    try: before, after = _recompute(nodes, base), _recompute(nodes, changed)
     except Exception: return None
-    ref = value.index_select(axis, keep).double()
-    same = out.shape == value.shape and torch.allclose(out.index_select(axis, keep).double(), ref, rtol=1e-5,
-                                                       atol=1e-7 * float(ref.abs().max()))
+    if before.shape != value.shape: return None
+    ref = before.index_select(axis, keep.to(before.device)).double()
+    same = torch.allclose(after.index_select(axis, keep.to(after.device)).double(), ref, rtol=1e-5,
+                          atol=1e-7 * float(ref.abs().max()))
     return cuts if same else None
 
 @dataclass

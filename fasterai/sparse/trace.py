@@ -5,17 +5,17 @@
 # %% auto #0
 __all__ = ['TraceError', 'refuse_torchscript', 'caches_kept', 'trace_graph', 'trace_model', 'export_graph', 'as_inputs']
 
-# %% ../../nbs/00_trace.ipynb #4309bcaf
+# %% ../../nbs/00_trace.ipynb #fc93c91a
 import copy, operator
 from contextlib import contextmanager
 import torch, torch.nn as nn, torch.fx as fx
 from torch.export.graph_signature import InputKind, OutputKind
 
-# %% ../../nbs/00_trace.ipynb #559dd68e
+# %% ../../nbs/00_trace.ipynb #72c04734
 class TraceError(ValueError):
     "A model that `torch.fx` cannot follow, with advice on what to pass instead."
 
-# %% ../../nbs/00_trace.ipynb #50628a33
+# %% ../../nbs/00_trace.ipynb #ea209f32
 def refuse_torchscript(model:nn.Module, # any model; a `torch.jit.ScriptModule` is refused
                       ):
     "A TorchScript model has no Python code to trace: say so, and what to pass instead."
@@ -23,7 +23,7 @@ def refuse_torchscript(model:nn.Module, # any model; a `torch.jit.ScriptModule` 
         raise TypeError(f"{type(model).__name__} is a TorchScript model: fasterai reads the Python code of the model, "
                         "so pass the original nn.Module (before torch.jit.script/trace)")
 
-# %% ../../nbs/00_trace.ipynb #cc6339e1
+# %% ../../nbs/00_trace.ipynb #b1e4225b
 _MODULE_STATE = set(vars(nn.Module()))   # nn.Module's own bookkeeping (`_parameters`, hooks, ...)
 
 @contextmanager
@@ -74,7 +74,7 @@ def trace_model(model:nn.Module, # the model to trace; left as it was
     used = {n.target: fetch(n.target) for n in graph.nodes if n.op in ('call_module', 'get_attr')}
     return fx.GraphModule(used, graph, class_name=type(model).__name__)
 
-# %% ../../nbs/00_trace.ipynb #20fead17
+# %% ../../nbs/00_trace.ipynb #ebe248d1
 def export_graph(model: nn.Module, # the model to capture; left as it was
                  example_inputs: tuple, # the forward's positional arguments
                 ) -> tuple: # (`fx.Graph` of ATen calls, `{name: tensor}` constants, the output's pytree spec)
@@ -99,10 +99,12 @@ def export_graph(model: nn.Module, # the model to capture; left as it was
                                    f"{spec.kind.name}, which fasterai cannot follow")
         elif n.op == 'output':
             graph.output(tuple(env[o] if isinstance(o, fx.Node) else o for o, u in zip(n.args[0], user_out) if u))
-        else: env[n] = graph.node_copy(n, lambda a: env[a])
+        else:
+            if n.op == 'get_attr': constants[n.target] = getattr(ep.graph_module, n.target)   # a higher-order op's body
+            env[n] = graph.node_copy(n, lambda a: env[a])
     return graph, constants, ep.call_spec.out_spec
 
-# %% ../../nbs/00_trace.ipynb #90a303d0
+# %% ../../nbs/00_trace.ipynb #91cb65b3
 def as_inputs(example_inputs, # a tuple or list of the forward's arguments, or its only argument (a tensor, a dict)
              ) -> tuple:
     "The forward's positional arguments, as a tuple."
