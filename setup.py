@@ -1,6 +1,6 @@
 # setup.py -- setuptools executes this at every build and install (pip install ., pip install -e .,
 # python -m build). Its one job: supply `optional-dependencies`, which pyproject.toml declares
-# dynamic. The test stack's pins (torch, torchvision, nbdev) come from settings.ini, so they live in
+# dynamic. The test stack's pins (torch, torchvision, nbdev, timm, transformers) come from settings.ini, so they live in
 # one file that .ci/run also reads; the `bench` extra's torch-pruning pin is written here, as it is
 # only for benchmarks/ and CI neither installs nor checks it; so are the pins of the `docs` extra
 # (the site generator of docs/build.py), which `dev` includes and .ci/run installs but does not
@@ -25,7 +25,9 @@ setup(
         # tutorials draw with matplotlib; tests/test_docs_site.py builds the site) and selenium,
         # which drives Debian's chromium + chromium-driver in that test (.ci/run apt-installs them),
         # and the export stack, so tests/test_deploy.py checks ONNX files with onnxruntime.
-        "dev": ["fasterai[vision,docs,export]", f"nbdev=={_pins['nbdev']}", "pytest", "hypothesis", "selenium==4.51.0"],
+        # timm and transformers give the test zoos (random weights, nothing downloaded); never the core's.
+        "dev": ["fasterai[vision,docs,export]", f"nbdev=={_pins['nbdev']}", "pytest", "hypothesis", "selenium==4.51.0",
+                f"timm=={_pins['timm']}", f"transformers=={_pins['transformers']}"],
         # fasterai.sparse.deploy.export_model to .onnx (torch's dynamo exporter) and its check with onnxruntime.
         "export": ["onnx", "onnxscript", "onnxruntime"],
         # `python docs/build.py`: the site from nbs/ into _docs/. nbclient + ipykernel execute the

@@ -1,9 +1,11 @@
 #!/usr/bin/env python
-"""Compare fasterai's `Pruner` with Torch-Pruning 1.6.1 on the torchvision zoo (not run in CI).
+"""Compare fasterai's `Pruner` with Torch-Pruning 1.6.1 on the torchvision or the timm zoo (not run in CI).
 
-    python benchmarks/compare_torch_pruning.py [--models alexnet,resnet18] [--quick] [--no-latency] [--threads 1]
+    python benchmarks/compare_torch_pruning.py [--zoo torchvision|timm] [--models alexnet,resnet18] [--quick]
+                                               [--no-latency] [--threads 1] [--timeout 300]
 
-For every model (weights=None, trained-like BatchNorm statistics) the same channels are made dead with
+The timm zoo is `fasterai.testing.TIMM_ZOO` (the test suite's; timm must be installed). For every model
+(random weights, trained-like BatchNorm statistics) the same channels are made dead with
 fasterai's channel graph and `zero_channels` (a fixed seed, 40% of the removable channels of every
 prunable group). Then, on identical copies of that model, each in a fresh subprocess:
 
@@ -25,7 +27,7 @@ and 32 on 224x224 inputs (median of repeated runs after warm-up) next to the FLO
 Every measurement runs with one torch thread unless --threads says otherwise: on a machine whose cores
 are shared, multi-threaded timings of the same call varied tenfold here, single-threaded ones by a few %.
 """
-import argparse, copy, datetime, json, os, platform, re, statistics, subprocess, sys, tempfile, time, traceback
+import argparse, copy, datetime, importlib.util, json, os, platform, re, statistics, subprocess, sys, tempfile, time, traceback
 
 import numpy as np, torch, torch.nn as nn
 
@@ -38,7 +40,7 @@ FRACTION, SEED, EXACT, REPEATS = 0.4, 0, 1e-4, 5
 
 # ----------------------------------------------------------------------------- models (as tests/conftest.py)
 from fasterai.cli import build_model as build, latency
-from fasterai.testing import trained_like
+from fasterai.testing import trained_like, TIMM_ZOO, timm_model
 from fasterai.sparse.measure import n_params
 
 
@@ -47,7 +49,8 @@ def prepare(name, path):
     from fasterai.sparse.analysis import analyse
     from fasterai.sparse.sparsifier import zero_channels, weakest_channels
     torch.manual_seed(SEED)
-    model = trained_like(build(name)); s = ZOO[name]
+    if name in ZOO: model, s = trained_like(build(name)), ZOO[name]
+    else: model, s = timm_model(name, seed=SEED)
     x, batch = torch.randn(1, 3, s, s), torch.randn(4, 3, s, s)
     graph = analyse(model, (x,)).graph
     chosen = weakest_channels(model, graph, FRACTION, 'random', SEED)
@@ -144,7 +147,7 @@ def child(tool, path, result_path):
         traceback.print_exc()
     json.dump(res, open(result_path, 'w'))
 
-def run_child(tool, path, threads, timeout=1800):
+def run_child(tool, path, threads, timeout):
     with tempfile.NamedTemporaryFile(suffix='.json', delete=False) as f: out = f.name
     try:
         r = subprocess.run([sys.executable, __file__, '--threads', str(threads), '--child', tool, path, out],
@@ -201,7 +204,8 @@ def machine():
             f"date {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; CPU {cpu}; {os.cpu_count()} cores "
             f"({len(os.sched_getaffinity(0))} usable), load average {os.getloadavg()[0]:.2f}; "
             f"Python {platform.python_version()}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"torchvision {torchvision.__version__}, torch-pruning {version('torch-pruning')}")
+            f"torchvision {torchvision.__version__}, torch-pruning {version('torch-pruning')}" +
+            (f", timm {version('timm')}" if importlib.util.find_spec('timm') else ""))
 
 def cpu_times():
     "(busy, steal) jiffies of all CPUs from /proc/stat."
@@ -210,7 +214,11 @@ def cpu_times():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--models', help=f"comma-separated torchvision names (default: all {len(ZOO)}; with --quick: {','.join(QUICK)})")
+    ap.add_argument('--zoo', choices=('torchvision', 'timm'), default='torchvision',
+                    help="the models: torchvision's (the default) or fasterai.testing.TIMM_ZOO's")
+    ap.add_argument('--models', help=f"comma-separated names (default: the whole zoo; with --quick: {','.join(QUICK)})")
+    ap.add_argument('--timeout', type=int, default=600,
+                    help="seconds one tool may take on one model (all its calls), so that a hang shows as one")
     ap.add_argument('--quick', action='store_true', help="4 small models, latency at batch 1 only with few repeats")
     ap.add_argument('--no-latency', action='store_true', help="skip the latency table")
     ap.add_argument('--threads', type=int, default=1,
@@ -219,9 +227,11 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.child: return child(*a.child)
-    names = a.models.split(',') if a.models else QUICK if a.quick else list(ZOO)
-    bad = [n for n in names if n not in ZOO]
-    if bad: ap.error(f"unknown model(s) {bad}; choose from {','.join(ZOO)}")
+    zoo = ZOO if a.zoo == 'torchvision' else TIMM_ZOO
+    names = a.models.split(',') if a.models else (QUICK if a.zoo == 'torchvision' else list(zoo)[:4]) if a.quick \
+        else list(zoo)
+    bad = [n for n in names if n not in zoo]
+    if bad: ap.error(f"unknown model(s) {bad} in the {a.zoo} zoo; choose from {','.join(zoo)}")
 
     print(machine())
     busy0, steal0 = cpu_times(); t_start = time.time()
@@ -236,15 +246,15 @@ def main():
     pct = lambda r: f"{r['frac']:.1%}" if r.get('frac') is not None else '-'
     sec = lambda r: f"{r['seconds']:.2f}" if r.get('seconds') is not None else '-'
     mib = lambda r: f"{r['peak'] / 2**20:.0f}MiB" if r.get('peak') is not None else '-'
-    notes = []
+    notes, rows = [], []
     for name in names:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, 'model.pt')
             try: ndead = prepare(name, path)
             except Exception as e:
                 print(f"{name:20s} could not prepare: {type(e).__name__}: {e}", flush=True); continue
-            r = {tool: run_child(tool, path, a.threads) for tool in TOOLS}
-        o, u, t = r['ours'], r['unchecked'], r['tp']
+            r = {tool: run_child(tool, path, a.threads, a.timeout) for tool in TOOLS}
+        o, u, t = r['ours'], r['unchecked'], r['tp']; rows.append((name, o, u, t))
         ratio = lambda a: f"{a['seconds'] / t['seconds']:.2f}" if a.get('seconds') and t.get('seconds') else '-'
         print(f"{name:20s} {ndead:6d} | {state(o):>8s} {state(t):>8s} | {pct(o):>12s} {pct(t):>6s} | "
               f"{sec(o):>9s} {sec(u):>6s} {sec(t):>6s} {ratio(o):>5s} {ratio(u):>6s} | {mib(o):>8s} {mib(t):>8s}", flush=True)
@@ -252,8 +262,16 @@ def main():
             if res.get('error'): notes.append(f"  {name} [{tool}] {res['error']}")
             elif res.get('works') and not res.get('exact'): notes.append(f"  {name} [{tool}] relative output error {res['err']:.3g}")
     if notes: print("\nFailures and wrong outputs:\n" + "\n".join(notes))
+    both = [(n, o, u, t) for n, o, u, t in rows if o.get('exact') and t.get('exact')]
+    print(f"\nfasterai exact on {sum(bool(o.get('exact')) for _, o, _, _ in rows)}/{len(rows)} models, Torch-Pruning on "
+          f"{sum(bool(t.get('exact')) for _, _, _, t in rows)}/{len(rows)}.")
+    more = [n for n, o, _, t in both if t['frac'] > o['frac'] + 1e-9]
+    print("Where both are exact, Torch-Pruning removes more on: " + (', '.join(more) if more else "no model"))
+    if both:
+        med = lambda k: statistics.median(x[k]['seconds'] / x[3]['seconds'] for x in both)
+        print(f"Median time ratio ours/theirs where both are exact: {med(1):.2f} with our check, {med(2):.2f} without")
 
-    if not a.no_latency:
+    if not a.no_latency and a.zoo == 'torchvision':
         latency_table(['vgg16', 'resnet50'], (1,) if a.quick else (1, 32), 5 if a.quick else 12)
     busy1, steal1 = cpu_times()
     print(f"\nrun took {time.time() - t_start:.0f}s; CPU time stolen by other guests on this host during the run: "

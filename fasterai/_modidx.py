@@ -410,6 +410,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'fasterai.sparse.trace': { 'fasterai.sparse.trace.TraceError': ('trace.html#traceerror', 'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace._attribute_names': ( 'trace.html#_attribute_names',
                                                                                    'fasterai/sparse/trace.py'),
+                                       'fasterai.sparse.trace._inline': ('trace.html#_inline', 'fasterai/sparse/trace.py'),
+                                       'fasterai.sparse.trace._wrapped_body': ('trace.html#_wrapped_body', 'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace.as_inputs': ('trace.html#as_inputs', 'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace.caches_kept': ('trace.html#caches_kept', 'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace.export_graph': ('trace.html#export_graph', 'fasterai/sparse/trace.py'),
@@ -417,4 +419,5 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                      'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace.trace_graph': ('trace.html#trace_graph', 'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace.trace_model': ('trace.html#trace_model', 'fasterai/sparse/trace.py')},
-            'fasterai.testing': {'fasterai.testing.trained_like': ('testing.html#trained_like', 'fasterai/testing.py')}}}
+            'fasterai.testing': { 'fasterai.testing.timm_model': ('testing.html#timm_model', 'fasterai/testing.py'),
+                                  'fasterai.testing.trained_like': ('testing.html#trained_like', 'fasterai/testing.py')}}}

@@ -51,11 +51,11 @@ def dead_rows(before, model):
         if k: out[n] = k
     return out
 
-def allowed_kept(pruner, layer):
+def allowed_kept(pruner, layer, codes=('group_balance', 'last_channel')):
     """How many dead output channels of `layer` the pruner kept for a legitimate reason: grouped convolutions stay
-    balanced (code 'group_balance') and no layer goes to zero width ('last_channel'). Read from the report's 'out'
-    row (depthwise convs: 'chan'), which counts the channels kept per reason code."""
+    balanced (code 'group_balance') and no layer goes to zero width ('last_channel'), and any other `codes`. Read
+    from the report's 'out' row (depthwise convs: 'chan'), which counts the channels kept per reason code."""
     rows = [r for r in pruner.report.layers if r['layer'] == layer and r['dim'] in ('out', 'chan')]
-    return max([r['codes'].get('group_balance', 0) + r['codes'].get('last_channel', 0) for r in rows], default=0)
+    return max([sum(r['codes'].get(c, 0) for c in codes) for r in rows], default=0)
 
 def out_width(m): return m.out_features if isinstance(m, nn.Linear) else m.out_channels

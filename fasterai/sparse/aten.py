@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['ATEN_HANDLERS', 'aten_ops']
 
-# %% ../../nbs/05a_aten.ipynb #150059ae
+# %% ../../nbs/05a_aten.ipynb #321fae57
 import torch
 from .handlers import register_handler
 from .layers import (ConvFunctionHandler, LinearFunctionHandler, BatchNormFunctionHandler,
@@ -13,7 +13,7 @@ from .layers import (ConvFunctionHandler, LinearFunctionHandler, BatchNormFuncti
 from .ops import (UnaryHandler, SameHandler, BinaryHandler, SpatialHandler, PadHandler, ReduceHandler,
                                  ShapeHandler, CatHandler, NormHandler)
 
-# %% ../../nbs/05a_aten.ipynb #bcfbfc54
+# %% ../../nbs/05a_aten.ipynb #f623a684
 _TENSOR_OVERLOADS = ('default', 'Tensor', 'Scalar', 'Tensor_mode', 'Scalar_mode')
 _SHAPE_OVERLOADS = _TENSOR_OVERLOADS + ('int', 'dim', 'dims', 'intlist', 'using_ints', 'dim_IntList', 'sizes', 'vec',
                                         'padding', 'device', 'dtype', 'other', 'dtype_layout')
@@ -28,7 +28,7 @@ def aten_ops(names, # ATen operator names (`'relu'`, `'add_'`)
         if packet is not None: out += [getattr(packet, o) for o in packet.overloads() if o in overloads]
     return tuple(out)
 
-# %% ../../nbs/05a_aten.ipynb #55ddd0f0
+# %% ../../nbs/05a_aten.ipynb #8178b649
 _UNARY = ('relu', 'relu_', 'relu6', 'gelu', 'gelu_', 'silu', 'silu_', 'hardswish', 'hardswish_', 'hardsigmoid',
           'hardsigmoid_', 'sigmoid', 'sigmoid_', 'tanh', 'tanh_', 'neg', 'abs', 'exp', 'sqrt', 'clamp', 'clamp_',
           'clamp_min', 'clamp_min_', 'square', 'erf', 'dropout', 'hardtanh', 'hardtanh_', 'leaky_relu', 'leaky_relu_',
@@ -41,7 +41,7 @@ _SPATIAL = ('max_pool1d', 'max_pool2d', 'max_pool3d', 'avg_pool1d', 'avg_pool2d'
 _FREE_SHAPES = ('permute', 'transpose', 't', 'unsqueeze', 'squeeze', 'flatten', 'movedim', 'expand_as')
 _SIZED_SHAPES = ('view', 'reshape', 'expand', 'chunk', 'split', 'split_with_sizes', 'unbind', 'narrow', 'select',
                  'slice', 'unflatten', 'reshape_as', 'view_as', 'roll', 'flip', 'fliplr', 'flipud', 'pixel_shuffle',
-                 'pixel_unshuffle')
+                 'pixel_unshuffle', 'index', 'index_select')   # `index`: what `x[:, idx]` records
 
 ATEN_HANDLERS = [
     UnaryHandler(functions=aten_ops(_UNARY)),
