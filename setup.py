@@ -34,8 +34,10 @@ setup(
         # notebooks, matplotlib and networkx draw the tutorials' figures, Sphinx + myst-nb render
         # the HTML with the furo theme. The renderer is pinned to releases that support Python 3.10
         # (Sphinx 9 and myst-parser 5 need 3.11); nbdev comes with it for its notebook processing.
+        # The tutorial on timm and Hugging Face models runs with the same pins as the tests.
         "docs": ["fasterai[vision]", f"nbdev=={_pins['nbdev']}", "sphinx==8.1.3", "myst-parser==4.0.1", "myst-nb==1.4.0",
-                 "furo==2025.12.19", "nbclient", "ipykernel", "matplotlib", "networkx", "pyyaml"],
+                 "furo==2025.12.19", "nbclient", "ipykernel", "matplotlib", "networkx", "pyyaml",
+                 f"timm=={_pins['timm']}", f"transformers=={_pins['transformers']}"],
         # benchmarks/compare_torch_pruning.py (not run in CI): the vision stack and the exact
         # Torch-Pruning release it compares against.
         "bench": ["fasterai[vision]", "torch-pruning==1.6.1"],

@@ -6,14 +6,14 @@
 __all__ = ['CLIError', 'build_model', 'load_model', 'progress', 'step', 'prepare', 'prune_command', 'report_command', 'latency',
            'bench_command', 'main']
 
-# %% ../nbs/17_cli.ipynb #5a768213
+# %% ../nbs/17_cli.ipynb #373cff8b
 import argparse, copy, statistics, sys, time, zipfile
 from contextlib import contextmanager
 from pathlib import Path
 import torch, torch.nn as nn
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, BarColumn, TimeElapsedColumn
-from .sparse.analysis import analyse
+from .sparse.analysis import analyse, FRONTENDS
 from .sparse.sparsifier import zero_channels, weakest_channels, CRITERIA, CONTEXTS
 from .sparse.plan import FOLD_LEVELS, decide
 from .sparse.measure import count_flops, max_abs_diff, n_params
@@ -21,7 +21,7 @@ from .sparse.pruner import Pruner
 from .sparse.checkpoint import save_pruned
 from .sparse.deploy import fold_batchnorm, export_model
 
-# %% ../nbs/17_cli.ipynb #6af2c143
+# %% ../nbs/17_cli.ipynb #4164a9c7
 class CLIError(Exception):
     "A problem with the command line's input: printed as one line, exit code 2."
 
@@ -69,7 +69,7 @@ def load_model(spec: str, weights=None) -> nn.Module:
     if not isinstance(obj, nn.Module): raise CLIError(f"{spec} holds a {type(obj).__name__}, not a torch.nn.Module")
     return obj
 
-# %% ../nbs/17_cli.ipynb #0a321984
+# %% ../nbs/17_cli.ipynb #c2225a38
 @contextmanager
 def progress(enabled: bool = True):
     "A rich progress display on stderr that vanishes when done, and is off when stderr is not a terminal."
@@ -86,7 +86,7 @@ def step(p: Progress, description: str):
     try: yield
     finally: p.remove_task(task)
 
-# %% ../nbs/17_cli.ipynb #1fe06b7c
+# %% ../nbs/17_cli.ipynb #a16f7e7b
 _DTYPES = {'float32': torch.float32, 'float64': torch.float64, 'float16': torch.float16, 'bfloat16': torch.bfloat16}
 
 def _parse_shape(s: str) -> tuple:
@@ -109,7 +109,7 @@ def prepare(args, # the parsed command line
         model = load_model(args.model, args.weights).to(device=device, dtype=_DTYPES[args.dtype]).eval()
     x = torch.randn(args.batch, *_parse_shape(args.input_shape), device=device, dtype=_DTYPES[args.dtype])
     with step(p, "tracing and analysing channels"):
-        try: analysis = analyse(model, (x[:1],))
+        try: analysis = analyse(model, (x[:1],), frontend=args.frontend)
         except ValueError as e:
             raise CLIError(f"{str(e).splitlines()[0]} (is --input-shape {args.input_shape} right for this model?)")
     graph = analysis.graph
@@ -128,7 +128,7 @@ def prepare(args, # the parsed command line
                           biases=not args.weights_only)
         note = f"{args.sparsity:.0%} of {where} zeroed ({args.criterion}, {what}), then {done}"
         analysis = None   # the weights changed: the pruner analyses them again
-    pruner = Pruner(round_to=args.round_to, constants=args.constants)
+    pruner = Pruner(round_to=args.round_to, constants=args.constants, frontend=args.frontend)
     if dry_run:
         with step(p, "deciding what would go"): pruner.dry_run(model, (x[:1],), analysis=analysis)
         return model, None, pruner, x, note
@@ -223,7 +223,7 @@ def bench_command(args) -> int:
     for bs, t0, t1 in rows: print(f"{bs:6d}{t0*1e3:14.2f}{t1*1e3:12.2f}{t1/t0:8.3f}")
     return 0
 
-# %% ../nbs/17_cli.ipynb #0fab69f1
+# %% ../nbs/17_cli.ipynb #aa1535dd
 def _parser():
     p = argparse.ArgumentParser(prog='fasterai',
                                 description="Make trained networks physically smaller: remove dead channels exactly. "
@@ -250,6 +250,9 @@ def _parser():
                         help="constant channels: fold into the next layer's bias where exact (exact), also where "
                              "a zero-padded conv reads them, changing the border (approx), or never (keep) "
                              "(default: exact)")
+    common.add_argument('--frontend', choices=FRONTENDS, default='auto',
+                        help="how the model's graph is captured: torch.fx, torch.export, or auto (fx, and "
+                             "torch.export where fx cannot trace the model) (default: auto)")
     common.add_argument('--no-sparsify', action='store_true',
                         help="prune the model as it is, without zeroing channels first")
     common.add_argument('--input-shape', default='3,224,224', metavar='C,H,W',

@@ -7,7 +7,8 @@ from fasterai.sparse.analysis import analyse
 from fasterai.sparse.pruner import Pruner
 from fasterai.sparse.trace import TraceError
 
-transformers = pytest.importorskip("transformers", reason="the Hugging Face tests need transformers: pip install -e '.[dev]'")
+transformers = pytest.importorskip("transformers",
+                                   reason="the Hugging Face tests need transformers: pip install -e '.[dev]'")
 
 def small_bert(dtype):
     torch.manual_seed(0)

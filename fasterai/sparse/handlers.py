@@ -6,10 +6,10 @@
 __all__ = ['OpHandler', 'register_handler', 'unregister_handler', 'handler_for_module', 'handler_for', 'arg_of', 'param_read',
            'tensor_sources', 'own_tensors', 'index_tensor', 'shrink_param', 'owner_module', 'TensorLayer']
 
-# %% ../../nbs/03_handlers.ipynb #e2c752be
+# %% ../../nbs/03_handlers.ipynb #15161f56
 import numpy as np, torch, torch.nn as nn, torch.fx as fx
 
-# %% ../../nbs/03_handlers.ipynb #c3a203c9
+# %% ../../nbs/03_handlers.ipynb #2cb47139
 class OpHandler:
     "What fasterai knows about one kind of op. Subclass it, say what it handles, and override what applies."
     modules: tuple = ()     # module types; a subclass matches too, unless it overrides `forward`
@@ -84,7 +84,7 @@ class OpHandler:
         return type(self).flops is not OpHandler.flops
     def __repr__(self): return type(self).__name__
 
-# %% ../../nbs/03_handlers.ipynb #bb25bb3c
+# %% ../../nbs/03_handlers.ipynb #7c429b50
 _HANDLERS = []               # every registered handler, in order of registration
 _BY_FUNCTION, _BY_METHOD = {}, {}
 _BY_TYPE, _BY_TARGET = {}, {}   # module type / function -> handler or None: caches, cleared at each (un)registration
@@ -116,7 +116,7 @@ def unregister_handler(handler, # a handler class or instance given to `register
     if not gone: raise ValueError(f"{handler!r} is not registered")
     _HANDLERS[:] = [h for h in _HANDLERS if h not in gone]; _index()
 
-# %% ../../nbs/03_handlers.ipynb #501f7204
+# %% ../../nbs/03_handlers.ipynb #230bdccd
 def _handles(h: OpHandler, t: type, base: bool) -> bool:
     return any(issubclass(t, m) and (base or t.forward is m.forward) for m in h.modules)
 
@@ -144,7 +144,7 @@ def handler_for(node, # a `torch.fx` node
         _BY_TARGET[f] = max(found, key=lambda e: e[0])[1] if found else None
     return _BY_TARGET[f]
 
-# %% ../../nbs/03_handlers.ipynb #0db22df8
+# %% ../../nbs/03_handlers.ipynb #5e425a1d
 def arg_of(node, # a `torch.fx` node (or a `Call`: anything with `args` and `kwargs`)
            pos: int, # the argument's position
            name: str, # its name, when given by keyword
@@ -172,7 +172,8 @@ def tensor_sources(node, # the node an argument comes from
         seen.add(n)
         if n.op not in ('get_attr', 'call_function', 'call_method') or len(seen) > limit: return False
         h = handler_for(n) if n.op != 'get_attr' else None
-        inputs = n.all_input_nodes if h is None or not h.transparent else n.args[:1]   # `.to(x.dtype)`: `x` is no source
+        # a conversion's other arguments are no source: in `w.to(x.dtype)`, `x` is the input
+        inputs = n.all_input_nodes if h is None or not h.transparent else n.args[:1]
         if not all(visit(a) for a in inputs): return False
         order.append(n); return True
     return order if isinstance(node, fx.Node) and visit(node) else None
@@ -192,7 +193,7 @@ def own_tensors(graph: fx.Graph, # a traced or exported graph
                 own.update((m, n) for m in nodes)
     return own
 
-# %% ../../nbs/03_handlers.ipynb #2a891a51
+# %% ../../nbs/03_handlers.ipynb #a4fda1db
 def index_tensor(keep, # indices to keep (a sequence or numpy array)
                  like: torch.Tensor, # the tensor they index: the result is on its device
                 ) -> torch.Tensor:

@@ -8,7 +8,7 @@ __all__ = ['CONVS', 'BATCHNORMS', 'shrink_conv', 'add_to_bias', 'fold_into_conv'
            'EmbeddingHandler', 'FunctionLayer', 'function_layer', 'ConvFunctionHandler', 'LinearFunctionHandler',
            'BatchNormFunctionHandler', 'EmbeddingFunctionHandler']
 
-# %% ../../nbs/04_layers.ipynb #53eefc4a
+# %% ../../nbs/04_layers.ipynb #0967aef2
 from dataclasses import dataclass
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from torch.fx.node import map_arg
@@ -18,11 +18,11 @@ from .graph import Reason
 from .handlers import (OpHandler, TensorLayer, register_handler, handler_for_module, index_tensor,
                                       shrink_param, arg_of, param_read, tensor_sources)
 
-# %% ../../nbs/04_layers.ipynb #f0727216
+# %% ../../nbs/04_layers.ipynb #63df329b
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
-# %% ../../nbs/04_layers.ipynb #d762e758
+# %% ../../nbs/04_layers.ipynb #158d8070
 def _weight_nonzero(w) -> np.ndarray:
     "Which kernels `(output, input)` of a conv/linear weight hold a non-zero value."
     w = w.detach()
@@ -66,7 +66,7 @@ def _row_const(read, lv_rows, live) -> np.ndarray:
         return np.where(read.any(1), 0, CONST).astype(np.int8)
     return np.where(read, lv_rows, CONST).min(1)
 
-# %% ../../nbs/04_layers.ipynb #ee2a03f5
+# %% ../../nbs/04_layers.ipynb #9c0637c9
 def shrink_conv(conv: nn.Module, # a convolution, grouped or not
                 out_keep=None, # output channels to keep (None: all)
                 in_keep=None, # input channels to keep, global indices (None: all)
@@ -95,7 +95,7 @@ def shrink_conv(conv: nn.Module, # a convolution, grouped or not
     conv.out_channels, conv.in_channels, conv.groups = len(out_keep), len(groups) * int(counts[0]), len(groups)
     return conv
 
-# %% ../../nbs/04_layers.ipynb #9d88c44f
+# %% ../../nbs/04_layers.ipynb #8000525b
 @torch.no_grad()
 def add_to_bias(layer: nn.Module, # a conv or Linear
                 delta: torch.Tensor, # one value per output row, added to the bias (created when absent)
@@ -118,7 +118,7 @@ def fold_into_conv(conv: nn.Module, # a convolution, grouped or not
     same_group = (torch.arange(W.shape[0], device=W.device)[:, None] // cout_g) == (idx[None] // cin_g)
     add_to_bias(conv, (Wsum.index_select(1, idx % cin_g) * same_group) @ values.detach().to(W.device, torch.float64))
 
-# %% ../../nbs/04_layers.ipynb #b665d555
+# %% ../../nbs/04_layers.ipynb #4fc44d91
 def conv_rule(g, # the `ChannelGraph`
               call, # the executed call: its first argument is the input
               owner: str, # the layer's name in the graph
@@ -208,7 +208,7 @@ class ConvHandler(OpHandler):
                      ):
         return (module.in_channels, *[size] * len(module.kernel_size))
 
-# %% ../../nbs/04_layers.ipynb #84562666
+# %% ../../nbs/04_layers.ipynb #df654458
 @torch.no_grad()
 def shrink_linear(lin: nn.Linear, # the Linear layer
                   out_keep=None, # output units to keep (None: all)
@@ -280,7 +280,7 @@ class LinearHandler(OpHandler):
                      ):
         return (module.in_features,)
 
-# %% ../../nbs/04_layers.ipynb #2df40346
+# %% ../../nbs/04_layers.ipynb #0b0c841d
 def bn_keeps_zero(bn: nn.Module, # a BatchNorm
                  ) -> np.ndarray:
     "Channels where this BatchNorm maps an exact zero to an exact zero, in eval and in train mode."
@@ -321,7 +321,7 @@ class BatchNormHandler(OpHandler):
 
 for _handler in (ConvHandler, LinearHandler, BatchNormHandler): register_handler(_handler)
 
-# %% ../../nbs/04_layers.ipynb #3251109c
+# %% ../../nbs/04_layers.ipynb #c1a76abe
 def embedding_rule(g, # the `ChannelGraph`
                    call, # the executed call: its first argument holds the indices
                    owner: str, # the layer's name in the graph
@@ -353,7 +353,7 @@ class EmbeddingHandler(OpHandler):
 
 register_handler(EmbeddingHandler)
 
-# %% ../../nbs/04_layers.ipynb #4e7c6a31
+# %% ../../nbs/04_layers.ipynb #0b4b8d50
 def _recompute(nodes, values: dict):
     "Run the nodes computing a tensor from attribute reads, with the reads' values replaced by `values`."
     env = dict(values)
@@ -434,8 +434,9 @@ def function_layer(g, # the `ChannelGraph`, whose `own` and `claimed` say which 
             else:
                 cuts = _follows(nodes, module, arg_of(call, handler.param_args[arg], arg), axis)
                 if cuts is None:
-                    fixed[kind] = Reason('transformed', f"{call.describe()} computes its {arg} from parameters of "
-                                         f"{targets[0].rpartition('.')[0]} in a way that mixes its {kind} channels")
+                    side = {'in': 'input', 'out': 'output'}.get(kind, kind)
+                    fixed[kind] = Reason('transformed', f"{targets[0].rpartition('.')[0]} computes its {arg} from its "
+                                         f"parameters in a way that mixes its {side} channels ({call.describe()})")
                     continue
             slices.setdefault(kind, []).extend((name, ax, role) for name, ax in cuts.items())
     own = {(name, ax) for specs in slices.values() for name, ax, _ in specs}

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['Pruner']
 
-# %% ../../nbs/12_pruner.ipynb #38cddc59
+# %% ../../nbs/12_pruner.ipynb #733ef9b8
 import time
 from contextlib import nullcontext
 import torch.nn as nn
@@ -20,7 +20,7 @@ from .report import make_report
 from .copies import working_copy, unshare, bake_masks, shape_copy
 from .legacy import LayerHelpers
 
-# %% ../../nbs/12_pruner.ipynb #dd00c2bf
+# %% ../../nbs/12_pruner.ipynb #6020a31e
 class Pruner(LayerHelpers):
     "Remove dead channels from a model, exactly: the pruned model computes the same function."
     def __init__(self,
@@ -29,7 +29,7 @@ class Pruner(LayerHelpers):
                  verify:bool=True, # run the pruned model and compare its output with the original's
                  round_to:int=1, # keep a few dead channels so that every width stays a multiple of this
                  constants:str='exact', # fold constants where 'exact', at zero-padded borders too ('approx'), or 'keep'
-                 frontend:str='auto', # the graph: 'fx', 'export' (torch.export's), or 'auto' (fx, export where it fails)
+                 frontend:str='auto', # the graph: 'fx', 'export' (torch.export's), 'auto' (fx; export where it fails)
                 ):
         fold_level(constants)                                    # a bad mode fails here, not after copying a model
         if frontend not in FRONTENDS: raise ValueError(f"frontend must be one of {FRONTENDS}, got {frontend!r}")
