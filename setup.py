@@ -38,8 +38,8 @@ setup(
         "docs": ["fasterai[vision]", f"nbdev=={_pins['nbdev']}", "sphinx==8.1.3", "myst-parser==4.0.1", "myst-nb==1.4.0",
                  "furo==2025.12.19", "nbclient", "ipykernel", "matplotlib", "networkx", "pyyaml",
                  f"timm=={_pins['timm']}", f"transformers=={_pins['transformers']}"],
-        # benchmarks/compare_torch_pruning.py (not run in CI): the vision stack and the exact
-        # Torch-Pruning release it compares against.
-        "bench": ["fasterai[vision]", "torch-pruning==1.6.1"],
+        # benchmarks/compare_torch_pruning.py (not run in CI): the vision stack, the exact
+        # Torch-Pruning release it compares against, and timm for its --zoo timm.
+        "bench": ["fasterai[vision]", "torch-pruning==1.6.1", f"timm=={_pins['timm']}"],
     },
 )
