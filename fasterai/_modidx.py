@@ -410,7 +410,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'fasterai.sparse.trace': { 'fasterai.sparse.trace.TraceError': ('trace.html#traceerror', 'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace._attribute_names': ( 'trace.html#_attribute_names',
                                                                                    'fasterai/sparse/trace.py'),
-                                       'fasterai.sparse.trace._inline': ('trace.html#_inline', 'fasterai/sparse/trace.py'),
+                                       'fasterai.sparse.trace._copy_into': ('trace.html#_copy_into', 'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace._wrapped_body': ('trace.html#_wrapped_body', 'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace.as_inputs': ('trace.html#as_inputs', 'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace.caches_kept': ('trace.html#caches_kept', 'fasterai/sparse/trace.py'),

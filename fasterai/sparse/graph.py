@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['Reason', 'Call', 'Use', 'ChannelGraph', 'ChannelGroup']
 
-# %% ../../nbs/02_graph.ipynb #57a61103
+# %% ../../nbs/02_graph.ipynb #9f858170
 from dataclasses import dataclass
 import numpy as np, torch, torch.nn as nn
 from torch.fx import Node
 from .slots import UnionFind, SlotMap, CONST, leaves, slotmaps
 from .handlers import own_tensors
 
-# %% ../../nbs/02_graph.ipynb #8e95ac42
+# %% ../../nbs/02_graph.ipynb #194dd113
 @dataclass(frozen=True)
 class Reason:
     "Why a channel stays: a stable `code` to match, and the `text` a report prints."
@@ -20,7 +20,7 @@ class Reason:
     text: str   # a sentence naming the layer or op
     def __str__(self): return self.text
 
-# %% ../../nbs/02_graph.ipynb #d4bd6a01
+# %% ../../nbs/02_graph.ipynb #11b98ce6
 @dataclass
 class Call:
     "One executed fx node: its real arguments and result, and the `SlotMap`s of its arguments."
@@ -45,7 +45,7 @@ class Use:
     const: np.ndarray            # int8: CONST, CONST_INSIDE (constant away from zero-padded borders) or 0
     values: torch.Tensor = None  # each input's value on the example input, for folding constants into `owner`'s bias
 
-# %% ../../nbs/02_graph.ipynb #47516b53
+# %% ../../nbs/02_graph.ipynb #1b8e4112
 class ChannelGraph:
     "Channel slots of every tensor in a traced model, their couplings, producers, consumers and dead-ness."
     def __init__(self,
@@ -188,16 +188,18 @@ class ChannelGraph:
         "A parameter used directly in `forward` gets a slot per element (broadcasting then ties them to channels)."
         t, key = call.out, call.node.target
         if not isinstance(t, torch.Tensor): return None
+        ones = [1] * t.ndim   # a tensor that carries no channel: no slot anywhere, zero or not throughout
+        no_channel = lambda zero: SlotMap(torch.full(ones, -1, dtype=torch.int64), torch.full(ones, zero))
         if not t.is_floating_point():   # index tables and the like carry no channels
-            return SlotMap(torch.full([1]*t.ndim, -1, dtype=torch.int64), torch.zeros([1]*t.ndim, dtype=torch.bool))
+            return no_channel(False)
         if key in self.tensor_constants:   # made in forward, or held where surgery cannot reach it
             return self.frozen_like(t, Reason('tensor_constant', f"tensor constant {key} is not a parameter or buffer "
                                               "of the model: it cannot be sliced"))
         if call.node in self.own:   # a layer function's own tensor: that call's rule gives its channels
             self.claimed[key] = call.module
-            return SlotMap(torch.full([1]*t.ndim, -1, dtype=torch.int64), torch.zeros([1]*t.ndim, dtype=torch.bool))
+            return no_channel(False)
         if t.numel() == 1:   # a scalar (a learnable scale) scales every channel alike: it carries none
-            return SlotMap(torch.full([1]*t.ndim, -1, dtype=torch.int64), (t == 0).cpu().reshape([1]*t.ndim))
+            return no_channel(bool(t == 0))
         if t.numel() > 2**20:
             return self.frozen_like(t, Reason('too_large',
                                               f"parameter {key} is used directly and is too large to follow"))
@@ -242,7 +244,7 @@ class ChannelGraph:
             out.append(ChannelGroup([keys[i] for i in members], chans, {r: frozen[r] for r in chans if r in frozen}))
         return out
 
-# %% ../../nbs/02_graph.ipynb #dbdd4636
+# %% ../../nbs/02_graph.ipynb #da19e0ff
 @dataclass
 class ChannelGroup:
     "Layer dimensions whose channels are coupled, and the channels (slot classes) they share."

@@ -5,17 +5,17 @@
 # %% auto #0
 __all__ = ['TraceError', 'refuse_torchscript', 'caches_kept', 'trace_graph', 'trace_model', 'export_graph', 'as_inputs']
 
-# %% ../../nbs/00_trace.ipynb #a1bd1d09
+# %% ../../nbs/00_trace.ipynb #20eb2432
 import copy, operator
 from contextlib import contextmanager
 import torch, torch.nn as nn, torch.fx as fx
 from torch.export.graph_signature import InputKind, OutputKind
 
-# %% ../../nbs/00_trace.ipynb #7aff571a
+# %% ../../nbs/00_trace.ipynb #ac634405
 class TraceError(ValueError):
     "A model that `torch.fx` cannot follow, with advice on what to pass instead."
 
-# %% ../../nbs/00_trace.ipynb #fceef849
+# %% ../../nbs/00_trace.ipynb #8f82b174
 def refuse_torchscript(model:nn.Module, # any model; a `torch.jit.ScriptModule` is refused
                       ):
     "A TorchScript model has no Python code to trace: say so, and what to pass instead."
@@ -23,7 +23,7 @@ def refuse_torchscript(model:nn.Module, # any model; a `torch.jit.ScriptModule` 
         raise TypeError(f"{type(model).__name__} is a TorchScript model: fasterai reads the Python code of the model, "
                         "so pass the original nn.Module (before torch.jit.script/trace)")
 
-# %% ../../nbs/00_trace.ipynb #5f036b9b
+# %% ../../nbs/00_trace.ipynb #993dcf8c
 _MODULE_STATE = set(vars(nn.Module()))   # nn.Module's own bookkeeping (`_parameters`, hooks, ...)
 
 @contextmanager
@@ -74,7 +74,7 @@ def trace_model(model:nn.Module, # the model to trace; left as it was
     used = {n.target: fetch(n.target) for n in graph.nodes if n.op in ('call_module', 'get_attr')}
     return fx.GraphModule(used, graph, class_name=type(model).__name__)
 
-# %% ../../nbs/00_trace.ipynb #6eec760e
+# %% ../../nbs/00_trace.ipynb #439d5bed
 def export_graph(model: nn.Module, # the model to capture; left as it was
                  example_inputs: tuple, # the forward's positional arguments
                 ) -> tuple: # (`fx.Graph` of ATen calls, `{name: tensor}` constants, the output's pytree spec)
@@ -86,28 +86,18 @@ def export_graph(model: nn.Module, # the model to capture; left as it was
         raise TraceError(f"torch.export could not capture {type(model).__name__}: {type(e).__name__}: "
                          f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}") from e
     specs = {s.arg.name: s for s in ep.graph_signature.input_specs}
-    user_out = [s.kind == OutputKind.USER_OUTPUT for s in ep.graph_signature.output_specs]
-    graph, env, constants, inlined = fx.Graph(), {}, {}, {}
-    for n in ep.graph.nodes:
-        body = _wrapped_body(ep.graph_module, n)
-        if body is not None:
-            inlined[n] = _inline(graph, body[0], [env[a] for a in body[1]]); continue
-        if n.op == 'call_function' and n.target is operator.getitem and n.args[0] in inlined:
-            env[n] = inlined[n.args[0]][n.args[1]]; continue
-        if n.op == 'placeholder':
-            spec = specs[n.name]
-            if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER): env[n] = graph.get_attr(spec.target)
-            elif spec.kind == InputKind.CONSTANT_TENSOR:
-                env[n] = graph.get_attr(spec.target); constants[spec.target] = ep.constants[spec.target]
-            elif spec.kind == InputKind.USER_INPUT: env[n] = graph.placeholder(n.name)
-            else: raise TraceError(f"torch.export captured {type(model).__name__} with an input of kind "
-                                   f"{spec.kind.name}, which fasterai cannot follow")
-        elif n.op == 'output':
-            graph.output(tuple(env[o] if isinstance(o, fx.Node) else o for o, u in zip(n.args[0], user_out) if u))
-        elif n.op == 'get_attr':
-            if all(u in inlined for u in n.users): continue   # the body of a region inlined above
-            constants[n.target] = getattr(ep.graph_module, n.target); env[n] = graph.node_copy(n, lambda a: env[a])
-        else: env[n] = graph.node_copy(n, lambda a: env[a])
+    graph, constants = fx.Graph(), {}
+    def read(n):   # a placeholder of the exported program: a parameter, buffer, constant or the user's input
+        spec = specs[n.name]
+        if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER): return graph.get_attr(spec.target)
+        if spec.kind == InputKind.CONSTANT_TENSOR:
+            constants[spec.target] = ep.constants[spec.target]; return graph.get_attr(spec.target)
+        if spec.kind == InputKind.USER_INPUT: return graph.placeholder(n.name)
+        raise TraceError(f"torch.export captured {type(model).__name__} with an input of kind {spec.kind.name}, "
+                         "which fasterai cannot follow")
+    outputs = _copy_into(graph, ep.graph_module, read, constants)
+    user = [s.kind == OutputKind.USER_OUTPUT for s in ep.graph_signature.output_specs]
+    graph.output(tuple(o for o, u in zip(outputs, user) if u))
     return graph, constants, ep.call_spec.out_spec
 
 _WRAPPERS = ('wrap_with_autocast', 'wrap_with_set_grad_enabled')   # regions only a mode switch sets apart
@@ -118,21 +108,26 @@ def _wrapped_body(gm: fx.GraphModule, n: fx.Node):
     i = next(i for i, a in enumerate(n.args) if isinstance(a, fx.Node) and a.op == 'get_attr')
     return getattr(gm, n.args[i].target), n.args[i + 1:]
 
-def _inline(graph: fx.Graph, body: fx.GraphModule, operands: list) -> list:
-    """Copy `body`'s nodes into `graph`, reading `operands`; its outputs. The analysis runs without autocast and
-    without gradients, so the region computes the same values in line as under its switch."""
-    env, args, inlined = {}, iter(operands), {}
-    for n in body.graph.nodes:
-        inner = _wrapped_body(body, n)
-        if inner is not None: inlined[n] = _inline(graph, inner[0], [env[a] for a in inner[1]])
+def _copy_into(graph: fx.Graph, gm: fx.GraphModule, read, constants: dict) -> list:
+    """Copy `gm`'s nodes into `graph`, its placeholders given by `read(node)`, its attribute reads recorded in
+    `constants`; returns what its output node lists. Regions under an autocast or grad-mode switch are copied in
+    line: the analysis runs without autocast and without gradients, so they compute the same values there."""
+    env, inlined = {}, {}
+    for n in gm.graph.nodes:
+        body = _wrapped_body(gm, n)
+        if body is not None:
+            operands = iter([env[a] for a in body[1]])
+            inlined[n] = _copy_into(graph, body[0], lambda _: next(operands), constants)
         elif n.op == 'call_function' and n.target is operator.getitem and n.args[0] in inlined:
             env[n] = inlined[n.args[0]][n.args[1]]
-        elif n.op == 'placeholder': env[n] = next(args)
+        elif n.op == 'placeholder': env[n] = read(n)
         elif n.op == 'output': return [env[o] if isinstance(o, fx.Node) else o for o in n.args[0]]
-        elif n.op == 'get_attr' and all(u in inlined for u in n.users): continue
-        else: env[n] = graph.node_copy(n, lambda a: env[a])
+        elif n.op == 'get_attr' and all(u in inlined for u in n.users): continue   # the body of a region copied
+        else:
+            if n.op == 'get_attr': constants[n.target] = getattr(gm, n.target)
+            env[n] = graph.node_copy(n, lambda a: env[a])
 
-# %% ../../nbs/00_trace.ipynb #c573f7ab
+# %% ../../nbs/00_trace.ipynb #af02d0cd
 def as_inputs(example_inputs, # a tuple or list of the forward's arguments, or its only argument (a tensor, a dict)
              ) -> tuple:
     "The forward's positional arguments, as a tuple."
