@@ -20,6 +20,7 @@ from .slots import SlotMap
 from .graph import Call, ChannelGraph, Reason
 from .handlers import handler_for, handler_for_module
 import fasterai.sparse.layers, fasterai.sparse.ops, fasterai.sparse.aten   # built-in handlers register on import
+from .attention import settle_heads
 
 # %% ../../nbs/06_analysis.ipynb #6cd0c4c7
 @dataclass
@@ -193,7 +194,7 @@ def analyse(model: nn.Module, # the model to read; it is run once, in eval mode,
     if len(args) > n_inputs:
         raise ValueError(f"{len(example_inputs)} example inputs given, but {type(model).__name__}.forward takes "
                          f"{n_inputs}: pass a tuple of the forward's arguments")
-    g = ChannelGraph(fx_graph, constants, used)
+    g = ChannelGraph(fx_graph, constants, used); g.model = model
     run = _SlotInterpreter(model, fx_graph, constants, g)
     try:
         with torch.no_grad(), eval_mode(model), caches_kept(model): output = run.run(*args)
@@ -203,6 +204,7 @@ def analyse(model: nn.Module, # the model to read; it is run once, in eval mode,
         raise ValueError(f"Running {type(model).__name__} on the example inputs failed: {type(e).__name__}: {e}\n"
                          "Pass `example_inputs` shaped like a real batch for this model (a tuple of the forward's "
                          "arguments).") from e
+    settle_heads(g)
     _freeze_shared(g, model)
     flops = layer_calls_flops(run.layer_calls, model) + sum(run.other_flops.values())
     return Analysis(g, output, example_inputs, run.layer_calls, run.other_flops, _fingerprint(model), flops, used)

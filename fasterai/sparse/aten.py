@@ -9,7 +9,7 @@ __all__ = ['ATEN_HANDLERS', 'aten_ops']
 import torch
 from .handlers import register_handler
 from .layers import (ConvFunctionHandler, LinearFunctionHandler, BatchNormFunctionHandler,
-                                    EmbeddingFunctionHandler)
+                                    EmbeddingFunctionHandler, AddmmHandler)
 from .ops import (UnaryHandler, SameHandler, BinaryHandler, SpatialHandler, PadHandler, ReduceHandler,
                                  ShapeHandler, CatHandler, NormHandler)
 
@@ -32,7 +32,8 @@ def aten_ops(names, # ATen operator names (`'relu'`, `'add_'`)
 _UNARY = ('relu', 'relu_', 'relu6', 'gelu', 'gelu_', 'silu', 'silu_', 'hardswish', 'hardswish_', 'hardsigmoid',
           'hardsigmoid_', 'sigmoid', 'sigmoid_', 'tanh', 'tanh_', 'neg', 'abs', 'exp', 'sqrt', 'clamp', 'clamp_',
           'clamp_min', 'clamp_min_', 'square', 'erf', 'dropout', 'hardtanh', 'hardtanh_', 'leaky_relu', 'leaky_relu_',
-          'elu', 'elu_', 'mish', 'mish_', 'softplus', 'selu', 'celu', 'softsign')
+          'elu', 'elu_', 'mish', 'mish_', 'softplus', 'selu', 'celu', 'softsign', 'cos', 'sin', 'rsqrt', 'log',
+          'reciprocal')
 _SAME = ('clone', 'contiguous', 'detach', 'alias', '_to_copy', 'to', 'type_as', 'lift_fresh_copy')
 _SPATIAL = ('max_pool1d', 'max_pool2d', 'max_pool3d', 'avg_pool1d', 'avg_pool2d', 'avg_pool3d', 'adaptive_avg_pool1d',
             'adaptive_avg_pool2d', 'adaptive_avg_pool3d', 'adaptive_max_pool1d', 'adaptive_max_pool2d',
@@ -44,7 +45,7 @@ _SIZED_SHAPES = ('view', 'reshape', 'expand', 'chunk', 'split', 'split_with_size
                  'pixel_unshuffle', 'index', 'index_select')   # `index`: what `x[:, idx]` records
 
 ATEN_HANDLERS = [
-    UnaryHandler(functions=aten_ops(_UNARY)),
+    UnaryHandler(functions=aten_ops(_UNARY) + aten_ops(['pow'], ('Tensor_Scalar',))),
     SameHandler(functions=aten_ops(_SAME, _SHAPE_OVERLOADS)),
     *(BinaryHandler(kind, functions=aten_ops([kind, kind + '_'])) for kind in ('add', 'sub', 'mul', 'div')),
     SpatialHandler(functions=aten_ops(_SPATIAL, _SHAPE_OVERLOADS)),
@@ -56,6 +57,7 @@ ATEN_HANDLERS = [
     ShapeHandler(True, functions=aten_ops(_SIZED_SHAPES, _SHAPE_OVERLOADS)),
     ConvFunctionHandler(functions=aten_ops(['conv1d', 'conv2d', 'conv3d'], _SHAPE_OVERLOADS)),
     LinearFunctionHandler(functions=aten_ops(['linear'])),
+    AddmmHandler(functions=aten_ops(['addmm'])),
     BatchNormFunctionHandler(functions=aten_ops(['batch_norm']),
                              param_args={'weight': 1, 'bias': 2, 'running_mean': 3, 'running_var': 4}),
     EmbeddingFunctionHandler(functions=aten_ops(['embedding']), param_args={'weight': 0}),

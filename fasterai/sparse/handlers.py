@@ -226,8 +226,9 @@ class TensorLayer(OpHandler):
     def __init__(self,
                  carried: dict, # kind -> [(tensor name, axis, role)], as `OpHandler.carriers` gives
                  base: OpHandler = None, # the handler of the module's layer type, if it holds the usual tensors
+                 sizes: dict = None, # kind -> module attributes holding that dimension's size (`{'out': ('nf',)}`)
                 ):
-        super().__init__(); self.carried, self.base = carried, base
+        super().__init__(); self.carried, self.base, self.sizes = carried, base, sizes or {}
     def shrink(self,
                module: nn.Module, # the module holding the tensors
                keep: dict, # kind -> indices to keep
@@ -235,6 +236,8 @@ class TensorLayer(OpHandler):
         if self.base is not None: self.base.shrink(module, keep)
         for kind, idx in keep.items():
             for name, axis, _ in self.carried.get(kind, ()): shrink_param(module, name, axis, idx)
+            for name in self.sizes.get(kind, ()):   # a width the module's forward reads
+                if isinstance(getattr(module, name, None), int): setattr(module, name, len(idx))
     def constrain(self,
                   g, # the `ChannelGraph`
                   owner: str, # the layer's name

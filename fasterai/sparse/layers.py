@@ -6,7 +6,7 @@
 __all__ = ['CONVS', 'BATCHNORMS', 'shrink_conv', 'add_to_bias', 'fold_into_conv', 'conv_rule', 'ConvHandler', 'shrink_linear',
            'linear_rule', 'LinearHandler', 'bn_keeps_zero', 'batchnorm_rule', 'BatchNormHandler', 'embedding_rule',
            'EmbeddingHandler', 'FunctionLayer', 'function_layer', 'ConvFunctionHandler', 'LinearFunctionHandler',
-           'BatchNormFunctionHandler', 'EmbeddingFunctionHandler']
+           'AddmmHandler', 'BatchNormFunctionHandler', 'EmbeddingFunctionHandler']
 
 # %% ../../nbs/04_layers.ipynb #0967aef2
 from dataclasses import dataclass
@@ -14,7 +14,7 @@ import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from torch.fx.node import map_arg
 from torch.utils.flop_counter import conv_flop_count, mm_flop
 from .slots import CONST, CONST_INSIDE
-from .graph import Reason
+from .graph import Reason, Call
 from .handlers import (OpHandler, TensorLayer, register_handler, handler_for_module, index_tensor,
                                       shrink_param, arg_of, param_read, tensor_sources)
 
@@ -493,6 +493,25 @@ class LinearFunctionHandler(OpHandler):
                           layer.foldable)
         layer.finish(g); return out
 
+class AddmmHandler(OpHandler):
+    """`addmm(bias, x, weight)` on a module's own tensors, the weight stored input-major: a linear layer (Hugging
+    Face's `Conv1D` in GPT-2). Its `nf` attribute, the width its forward reads, follows the output channels."""
+    functions, param_args = (torch.addmm,), {'mat2': 2, 'input': 0}
+    def rule(self,
+             g, # the `ChannelGraph`
+             call, # a call of `addmm`
+            ):
+        bias, W = arg_of(call, 0, 'input'), arg_of(call, 2, 'mat2')
+        layer = function_layer(g, call, self, (), _ADDMM_TENSORS)
+        if layer is None or call.args[1].ndim != 2: return g.unknown(call, _not_own(call))
+        if isinstance(layer.surgery, TensorLayer): layer.surgery.sizes = {'out': ('nf',)}
+        layer.register(g)
+        x = Call(call.node, (call.args[1],), {}, (call.sargs[1],), {}, call.out, call.module)
+        out = linear_rule(g, x, layer.owner, layer.module, W.t(), bias, False)
+        layer.finish(g); return out
+
+_ADDMM_TENSORS = {'mat2': [('out', 1, 'weight'), ('in', 0, 'weight')], 'input': [('out', 0, 'shift')]}
+
 class BatchNormFunctionHandler(OpHandler):
     "`F.batch_norm` on a module's own tensors (or none): that module is a BatchNorm."
     flop_free = True
@@ -524,5 +543,6 @@ class EmbeddingFunctionHandler(OpHandler):
         out = embedding_rule(g, call, layer.owner, layer.module, arg_of(call, self.param_args['weight'], 'weight'))
         layer.finish(g); return out
 
-for _handler in (ConvFunctionHandler, LinearFunctionHandler, BatchNormFunctionHandler, EmbeddingFunctionHandler):
+for _handler in (ConvFunctionHandler, LinearFunctionHandler, BatchNormFunctionHandler, EmbeddingFunctionHandler,
+                 AddmmHandler):
     register_handler(_handler)

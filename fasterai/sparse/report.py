@@ -54,6 +54,8 @@ class PruneReport:
 
 # %% ../../nbs/10_report.ipynb #4d32c9af
 _COUPLED = Reason('coupled', "coupled to a live channel")
+_LIVE_HEAD = Reason('live_head', "rows of an attention head whose values reach the output: zero query or key rows "
+                    "make its weights uniform, it still averages its values")
 
 def _count(reasons) -> dict:
     "How many of `reasons` give each sentence, in order of first appearance."
@@ -71,6 +73,7 @@ def make_report(graph: ChannelGraph, # the analysed channel graph
                ) -> PruneReport:
     "The `PruneReport` of `plan` on `graph`, with the measurements given."
     root = graph.roots(); layers = []
+    heads = set(int(h) for h in root[np.array(sorted(graph.attention), dtype=np.int64)])
     frozen, removed, folded = graph.frozen_roots(root), np.zeros(len(root), bool), np.zeros(len(root), bool)
     removed[list(plan.removed)] = True; folded[list(plan.folded)] = True
     kept_dead = np.array(list(plan.kept_dead), dtype=np.int64)
@@ -78,7 +81,8 @@ def make_report(graph: ChannelGraph, # the analysed channel graph
         r = root[slots]; gone = removed[r]; n_gone, n_folded = int(gone.sum()), int((gone & folded[r]).sum())
         if kind == 'out':   # every zeroed filter still there, and why: the user zeroed it to see it go
             still = np.nonzero(graph.zero_rows[owner] & ~gone)[0]
-            why = [plan.kept_dead.get(int(r[i])) or frozen.get(int(r[i])) or _COUPLED for i in still]
+            why = [plan.kept_dead.get(int(r[i])) or frozen.get(int(r[i])) or
+                   (_LIVE_HEAD if int(r[i]) in heads else _COUPLED) for i in still]
         else: why = [plan.kept_dead[int(s)] for s in r[np.isin(r, kept_dead)]]
         layers.append(dict(layer=owner, type=graph.kinds.get(owner, ''), dim=kind, before=len(r), after=len(r) - n_gone,
                            zero=n_gone - n_folded, folded=n_folded, kept=len(why),

@@ -8,6 +8,7 @@ __all__ = ['apply_plan']
 # %% ../../nbs/08_surgery.ipynb #eb2dd8d1
 import torch.nn as nn
 from .handlers import handler_for_module, owner_module, shrink_param
+from .attention import update_head_attributes
 
 # %% ../../nbs/08_surgery.ipynb #fe0eeaf5
 def apply_plan(model: nn.Module, # the model the plan was made for (or a copy of it); changed in place
@@ -27,4 +28,6 @@ def apply_plan(model: nn.Module, # the model the plan was made for (or a copy of
     for key, (axis, keep) in plan.param_keep.items():
         path, _, name = key.rpartition('.')
         shrink_param(model.get_submodule(path), name, axis, keep)
+    # the forward must read the new head counts where it reads them from attributes
+    update_head_attributes(model, [h for h in plan.heads or () if h.after != h.before])
     return model
