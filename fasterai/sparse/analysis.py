@@ -15,7 +15,7 @@ from torch.fx import Interpreter
 from torch.fx.node import map_arg
 from torch.utils.flop_counter import FlopCounterMode
 import torch.utils._pytree as pytree
-from .trace import TraceError, trace_graph, export_graph, caches_kept, as_inputs
+from .trace import TraceError, trace_graph, export_graph, caches_kept, caches_off, as_inputs
 from .slots import SlotMap
 from .graph import Call, ChannelGraph, Reason
 from .handlers import handler_for, handler_for_module
@@ -187,8 +187,8 @@ def analyse(model: nn.Module, # the model to read; it is run once, in eval mode,
            ) -> Analysis:
     "Trace `model` and run every node's handler on `example_inputs` (guessed when None)."
     if example_inputs is None: example_inputs = default_example_inputs(model)
-    example_inputs = as_inputs(example_inputs)
-    used, fx_graph, constants, out_spec = capture(model, example_inputs, leaf_modules, frontend)
+    example_inputs = as_inputs(example_inputs, model)
+    with caches_off(model): used, fx_graph, constants, out_spec = capture(model, example_inputs, leaf_modules, frontend)
     args = example_inputs if out_spec is None else pytree.tree_leaves(example_inputs)
     n_inputs = sum(n.op == 'placeholder' for n in fx_graph.nodes)
     if len(args) > n_inputs:
@@ -197,7 +197,7 @@ def analyse(model: nn.Module, # the model to read; it is run once, in eval mode,
     g = ChannelGraph(fx_graph, constants, used); g.model = model
     run = _SlotInterpreter(model, fx_graph, constants, g)
     try:
-        with torch.no_grad(), eval_mode(model), caches_kept(model): output = run.run(*args)
+        with torch.no_grad(), eval_mode(model), caches_kept(model), caches_off(model): output = run.run(*args)
         if out_spec is not None: output = pytree.tree_unflatten(list(output), out_spec)
     except HandlerError: raise
     except Exception as e:

@@ -43,9 +43,13 @@ class AttentionHandler(OpHandler):
         kv = np.arange(h) // (h // hk)   # the key/value head each query head reads (grouped-query attention)
         heads = _per_head(g, sq, h)
         for other in (_per_head(g, sk, hk)[kv], _per_head(g, sv, hk)[kv]): g.uf.union(heads, other)
-        mask = arg_of(call, 3, 'attn_mask')
-        if mask is not None: g.freeze(call.sargs[3] if len(call.sargs) > 3 else call.skwargs['attn_mask'],
-                                      Reason('attention_mask', f"mask of {call.describe()}"))
+        mask, sm = arg_of(call, 3, 'attn_mask'), (call.sargs[3] if len(call.sargs) > 3 else call.skwargs.get('attn_mask'))
+        if isinstance(sm, SlotMap) and bool((sm.ids >= 0).any()):
+            if mask.ndim >= 3 and mask.shape[-3] == h:   # a bias per head (Swin's relative positions) goes with its head
+                per = g.canon(sm.ids).expand(mask.shape).movedim(-3, 0).reshape(h, -1).numpy()
+                g.uf.union(np.repeat(heads[:, None], per.shape[1], 1), per)
+            elif not bool((sm.const == CONST).all()):   # computed from channels: keep them
+                g.freeze(sm, Reason('attention_mask', f"the mask of {call.describe()} is computed from channels"))
         g.attention.update(int(s) for s in heads if s >= 0)
         # out[..., h, l, d] = sum_m p[h, l, m] v[kv(h), m, d]: zero where v[kv(h), :, d] is zero at every position
         zero = sv.zero.expand(v.shape).all(-2, keepdim=True)
@@ -59,11 +63,12 @@ class SoftmaxHandler(OpHandler):
     "A softmax along an axis without channels: slots and constancy unchanged, nothing zero."
     flop_free = True
     functions, methods = (F.softmax, torch.softmax, F.log_softmax, torch.log_softmax), ('softmax', 'log_softmax')
+    modules = (nn.Softmax, nn.LogSoftmax)
     def rule(self,
              g, # the `ChannelGraph`
              call, # a softmax call
             ):
-        x = call.sargs[0]; dim = arg_of(call, 1, 'dim')
+        x = call.sargs[0]; dim = call.module.dim if call.module is not None else arg_of(call, 1, 'dim')
         if not isinstance(x, SlotMap) or dim is None: return g.unknown(call)
         if dim % x.ids.ndim in g.id_axes(x):
             return g.unknown(call, Reason('reduced', f"{call.describe()} normalizes over channels"))

@@ -85,6 +85,7 @@ class ChannelGraph:
         self.attention = set()  # slots an attention op reads as heads
         self.constraints = [] # callables `f(removal)` that put back channels a shape op needs (see `decide`)
         self.model = None     # the model analysed, where ops need its modules' attributes (set by `analyse`)
+        self.param_spans = [] # (first, last) slot of each parameter used directly
 
     def fresh(self,
               n:int, # how many slots
@@ -211,6 +212,14 @@ class ChannelGraph:
                     ) -> nn.Module:
         "The analysed model's module `name` (None when the graph was filled by hand)."
         return None if self.model is None else self.model.get_submodule(name)
+    def only_parameters(self,
+                        sm: SlotMap, # a tensor's slot map
+                       ) -> bool:
+        "Does `sm` carry slots of directly used parameters alone (a parameter rearranged: a bias table, a gather)?"
+        ids = np.unique(sm.ids[sm.ids >= 0].numpy())
+        if not len(ids) or not self.param_spans: return False
+        spans = np.array(self.param_spans); i = np.searchsorted(spans[:, 0], ids, 'right') - 1
+        return bool((i >= 0).all() and (ids <= spans[np.maximum(i, 0), 1]).all())
     def id_axes(self,
                 sm: SlotMap, # a tensor's slot map
                ) -> list:
@@ -249,7 +258,8 @@ class ChannelGraph:
         if t.numel() > 2**20:
             return self.frozen_like(t, Reason('too_large',
                                               f"parameter {key} is used directly and is too large to follow"))
-        if key not in self.params: self.params[key] = self.fresh(t.numel()).reshape(t.shape)
+        if key not in self.params:
+            self.params[key] = self.fresh(t.numel()).reshape(t.shape); self.param_spans.append(self.params[key].ravel()[[0, -1]])
         # a parameter does not depend on the input: constant
         return self.compress(SlotMap(torch.from_numpy(self.params[key]), (t == 0).cpu(),
                                      torch.full(t.shape, CONST, dtype=torch.int8)))

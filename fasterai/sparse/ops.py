@@ -294,10 +294,12 @@ class ShapeHandler(OpHandler):
             seq = _normal(_sequence(g, x))
             same = lambda o: (seq is not None and (os := _sequence(g, o)) is not None
                               and np.array_equal(_normal(os), seq))
-            sound = all(same(o) for o in outs)
+            # a parameter rearranged (Swin's bias table gathered by an index) is sliced, if at all, where it is read
+            params = g.only_parameters(x)
+            sound = params or all(same(o) for o in outs)
             # an exported graph writes every size as a number: which ones the forward hard-codes it cannot say
             # (a pruned model that hard-codes one fails the Pruner's output check instead)
-            if sound and call.node.target in _LITERAL_SIZED and g.frontend == 'fx':
+            if sound and not params and call.node.target in _LITERAL_SIZED and g.frontend == 'fx':
                 sound = not _literal_channel_size(g, call, outs[0])
             if not sound: g.freeze(x, Reason('reshaped', f"{call.describe()} reshapes or slices the channel axis"))
         return outs[0] if isinstance(oi, torch.Tensor) else tuple(outs)

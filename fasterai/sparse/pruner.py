@@ -11,7 +11,7 @@ from contextlib import nullcontext
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 from fastcore.basics import store_attr
-from .trace import as_inputs, refuse_torchscript
+from .trace import as_inputs, refuse_torchscript, caches_off
 from .analysis import Analysis, analyse, default_example_inputs, eval_mode, FRONTENDS
 from .plan import decide, fold_level
 from .surgery import apply_plan
@@ -57,7 +57,7 @@ class Pruner(LayerHelpers):
 
     def _analysed(self, work, inputs, analysis) -> Analysis:
         if analysis is not None: return analysis
-        inputs = as_inputs(inputs) if inputs is not None else default_example_inputs(work)
+        inputs = as_inputs(inputs, work) if inputs is not None else default_example_inputs(work)
         return analyse(work, inputs, self.leaf_modules, self.frontend)
 
     def prune_model(self,
@@ -70,7 +70,8 @@ class Pruner(LayerHelpers):
         inputs = self._start(model, example_inputs, analysis)
         t0 = time.perf_counter()
         pruned = bake_masks(model) if inplace else working_copy(model)
-        with eval_mode(pruned):   # in place or not, a failure leaves every training flag as it was
+        # in place or not, a failure leaves every training flag as it was; no key/value caches in the outputs
+        with eval_mode(pruned), caches_off(pruned):
             analysis = self._analysed(pruned, inputs, analysis)
             plan = decide(analysis.graph, self.round_to, self.constants)
             check = self.verify or not plan.exact             # an approximate fold is always measured

@@ -1,0 +1,202 @@
+"""Transformers: dead MLP units and dead attention heads removed exactly, in Hugging Face, timm and hand-written models.
+
+Every model is built from a small config with random weights (nothing is downloaded). Dead units and heads are
+injected by zeroing weights; which ones are dead is known from the injection, not from the library's plan. Each
+pruned model is compared with the original on inputs the Pruner never saw (another batch size and sequence length),
+in float32 and float64, and the decoders' greedy `generate()` must give the same 20 tokens."""
+import copy, pytest, torch, torch.nn as nn
+from fasterai.sparse.pruner import Pruner
+
+transformers = pytest.importorskip("transformers", reason="transformers is in the test extra: pip install -e '.[dev]'")
+timm = pytest.importorskip("timm", reason="timm is in the test extra: pip install -e '.[dev]'")
+
+TOL = {torch.float32: 1e-4, torch.float64: 1e-10}   # relative to the output's largest magnitude
+VOCAB = 100
+
+def zero_out(layer, idx):
+    "Make output channels `idx` of a Linear (rows) or a transformers Conv1D (columns: input-major) dead."
+    with torch.no_grad():
+        if isinstance(layer, nn.Linear): layer.weight[idx] = 0
+        else: layer.weight[:, idx] = 0
+        if layer.bias is not None: layer.bias[idx] = 0
+
+def span(start, n): return list(range(start, start + n))
+
+# ---- the models: (build, kill, expected) where kill zeroes units and heads, expected gives widths after pruning
+
+def llama():
+    "Grouped-query attention (8 query heads, 2 key/value heads of 8 channels), SwiGLU MLP, rotary embeddings."
+    c = transformers.LlamaConfig(vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                                 num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=64)
+    m = transformers.LlamaForCausalLM(c)
+    for layer in m.model.layers:
+        zero_out(layer.mlp.up_proj, span(10, 12))          # 12 MLP units: up rows zero, so gate * up is zero
+        zero_out(layer.self_attn.v_proj, span(8, 8))        # key/value head 1: it goes with query heads 4-7
+    want = lambda a: {a.self_attn.q_proj: ('out_features', 32), a.self_attn.k_proj: ('out_features', 8),
+                      a.self_attn.v_proj: ('out_features', 8), a.self_attn.o_proj: ('in_features', 32),
+                      a.mlp.gate_proj: ('out_features', 84), a.mlp.up_proj: ('out_features', 84),
+                      a.mlp.down_proj: ('in_features', 84)}
+    return m, lambda p: [(mod, *w) for a in p.model.layers for mod, w in want(a).items()]
+
+def gpt2():
+    "Conv1D layers (input-major weights), fused q/k/v projection split by `split_size`, GELU MLP."
+    c = transformers.GPT2Config(vocab_size=VOCAB, n_embd=64, n_layer=2, n_head=4, n_positions=64, bos_token_id=0,
+                                eos_token_id=0)
+    m = transformers.GPT2LMHeadModel(c)
+    for block in m.transformer.h:
+        zero_out(block.mlp.c_fc, span(0, 20))
+        zero_out(block.attn.c_attn, span(128 + 2 * 16, 16))   # the value columns of head 2
+    want = lambda b: {b.mlp.c_fc: ('nf', 236), b.attn.c_attn: ('nf', 144), b.attn: ('num_heads', 3),
+                      b.attn.c_proj: ('weight_rows', 48)}
+    return m, lambda p: [(mod, *w) for b in p.transformer.h for mod, w in want(b).items()]
+
+def bert():
+    "An encoder: separate query/key/value, the head count and width read from attributes."
+    c = transformers.BertConfig(vocab_size=VOCAB, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                intermediate_size=96)
+    m = transformers.BertModel(c)
+    for layer in m.encoder.layer:
+        zero_out(layer.intermediate.dense, span(50, 20))
+        with torch.no_grad(): layer.attention.output.dense.weight[:, 16:32] = 0   # head 1: its output columns
+    want = lambda l: {l.attention.self.query: ('out_features', 48), l.attention.self.value: ('out_features', 48),
+                      l.attention.output.dense: ('in_features', 48), l.intermediate.dense: ('out_features', 76),
+                      l.attention.self: ('num_attention_heads', 3), l.attention.self: ('all_head_size', 48)}
+    return m, lambda p: [(mod, *w) for l in p.encoder.layer for mod, w in want(l).items()]
+
+def phi3():
+    "Fused q/k/v sliced by a global config (heads stay) and a fused gate/up projection split by `chunk`."
+    c = transformers.Phi3Config(vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                                num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=64,
+                                pad_token_id=0, bos_token_id=0, eos_token_id=0)
+    m = transformers.Phi3ForCausalLM(c)
+    for layer in m.model.layers: zero_out(layer.mlp.gate_up_proj, span(96 + 30, 16))   # up rows of 16 units
+    want = lambda l: {l.mlp.gate_up_proj: ('out_features', 160), l.mlp.down_proj: ('in_features', 80)}
+    return m, lambda p: [(mod, *w) for l in p.model.layers for mod, w in want(l).items()]
+
+def hf_vit():
+    "Hugging Face's ViT: separate projections, the head count read from `num_attention_heads`."
+    c = transformers.ViTConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=96,
+                               image_size=32, patch_size=8)
+    m = transformers.ViTModel(c, add_pooling_layer=False)
+    for layer in m.layers:
+        zero_out(layer.attention.v_proj, span(48, 16))   # head 3's values
+        zero_out(layer.mlp.fc1, span(0, 30))
+    want = lambda l: {l.attention.q_proj: ('out_features', 48), l.attention.k_proj: ('out_features', 48),
+                      l.attention.o_proj: ('in_features', 48), l.attention: ('num_attention_heads', 3),
+                      l.mlp.fc1: ('out_features', 66)}
+    return m, lambda p: [(mod, *w) for l in p.layers for mod, w in want(l).items()]
+
+def timm_model(name, **kw):
+    def build():
+        m = timm.create_model(name, pretrained=False, num_classes=10, img_size=64, **kw)
+        for block in [mod for mod in m.modules() if hasattr(mod, 'attn') and hasattr(mod, 'mlp')]:
+            zero_out(block.mlp.fc1, span(0, 24))
+            qkv, heads = block.attn.qkv, block.attn.num_heads
+            dim = qkv.out_features // 3; hd = dim // heads
+            zero_out(qkv, span(2 * dim + hd, hd))   # head 1's values
+        blocks = lambda model: [mod for mod in model.modules() if hasattr(mod, 'attn') and hasattr(mod, 'mlp')]
+        widths = [(b.attn.num_heads, b.mlp.fc1.out_features) for b in blocks(m)]
+        def want(p):
+            return [w for b, (heads, units) in zip(blocks(p), widths)
+                    for w in ((b.attn, 'num_heads', heads - 1), (b.mlp.fc1, 'out_features', units - 24))]
+        return m, want
+    return build
+
+MODELS = {'llama': llama, 'gpt2': gpt2, 'bert': bert, 'phi3': phi3, 'hf_vit': hf_vit,
+          'timm_vit': timm_model('vit_tiny_patch16_224', patch_size=16),
+          'timm_deit': timm_model('deit_tiny_patch16_224'),
+          'timm_swin': timm_model('swin_tiny_patch4_window7_224', embed_dim=32, depths=(1, 1), num_heads=(2, 4),
+                                  window_size=4)}
+DECODERS = ('llama', 'gpt2', 'phi3')
+IMAGES = ('hf_vit', 'timm_vit', 'timm_deit', 'timm_swin')
+
+def inputs(name, batch, length, dtype):
+    g = torch.Generator().manual_seed(batch * 100 + length)
+    if name in IMAGES:
+        size = 32 if name == 'hf_vit' else 64
+        return (torch.randn(batch, 3, size, size, generator=g, dtype=dtype),)
+    return {'input_ids': torch.randint(1, VOCAB, (batch, length), generator=g),
+            'attention_mask': torch.ones(batch, length, dtype=torch.long)}
+
+def run(m, x): return m(**x) if isinstance(x, dict) else m(*x)
+
+def main_output(out):
+    if isinstance(out, torch.Tensor): return out
+    for key in ('logits', 'last_hidden_state'):
+        if key in out: return out[key]
+    raise AssertionError(f"no output tensor in {type(out).__name__}")
+
+def width(mod, attr):
+    if attr == 'weight_rows': return mod.weight.shape[0]
+    return getattr(mod, attr)
+
+def snapshot(m):
+    return {k: v.detach().clone() for k, v in m.state_dict().items()}
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64], ids=['f32', 'f64'])
+@pytest.mark.parametrize('name', list(MODELS))
+def test_dead_units_and_heads_removed_exactly(name, dtype):
+    torch.manual_seed(0)
+    model, expected = MODELS[name]()
+    model = model.to(dtype).eval()
+    before = snapshot(model)
+    x = inputs(name, 2, 7, dtype)
+    p = Pruner()
+    pruned = p.prune_model(model, x)
+    assert type(pruned) is type(model)
+    for mod, attr, want in expected(pruned):   # every injected dead unit and head is gone, nothing else
+        assert width(mod, attr) == want, (name, type(mod).__name__, attr, width(mod, attr), want)
+    after = snapshot(model)   # the input model is untouched
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    with torch.no_grad():
+        for batch, length in ((3, 11), (1, 5)):   # inputs the Pruner never saw
+            xs = inputs(name, batch, length, dtype)
+            ref, out = main_output(run(model, xs)), main_output(run(pruned, xs))
+            assert ref.shape == out.shape
+            err = (ref - out).abs().max() / ref.abs().max()
+            assert err <= TOL[dtype], (name, batch, length, float(err))
+    assert p.report.params_after < p.report.params_before
+
+@pytest.mark.parametrize('name', DECODERS)
+def test_generate_matches(name):
+    torch.manual_seed(0)
+    model, _ = MODELS[name]()
+    model = model.double().eval()
+    x = inputs(name, 2, 6, torch.float64)
+    pruned = Pruner().prune_model(model, x)
+    prompt = inputs(name, 2, 5, torch.float64)
+    kw = dict(max_new_tokens=20, do_sample=False, min_new_tokens=20, pad_token_id=0)
+    with torch.no_grad():
+        want, got = model.generate(**prompt, **kw), pruned.generate(**prompt, **kw)
+    assert want.shape[1] == 5 + 20 and torch.equal(want, got)
+
+def test_padding_mask_and_keyword_inputs():
+    "Left padding: a mask with zeros; inputs given as the keywords a tokenizer returns."
+    torch.manual_seed(0)
+    model, _ = llama(); model = model.double().eval()
+    x = inputs('llama', 2, 8, torch.float64); x['attention_mask'][0, :3] = 0
+    pruned = Pruner().prune_model(model, x)
+    y = inputs('llama', 3, 9, torch.float64); y['attention_mask'][1, :4] = 0
+    with torch.no_grad(): ref, out = run(model, y).logits, run(pruned, y).logits
+    keep = y['attention_mask'].bool()
+    assert torch.allclose(ref[keep], out[keep], rtol=1e-10, atol=1e-10)
+
+def test_query_rows_alone_keep_the_head():
+    "A head whose query and key rows are zero still averages its values: it stays, and the report says why."
+    torch.manual_seed(0)
+    model, _ = bert(); model = model.double().eval()
+    a = model.encoder.layer[0].attention.self
+    zero_out(a.query, span(32, 16)); zero_out(a.key, span(32, 16))   # head 2's queries and keys
+    p = Pruner(); pruned = p.prune_model(model, inputs('bert', 2, 7, torch.float64))
+    assert pruned.encoder.layer[0].attention.self.num_attention_heads == 3   # head 1 (dead outputs) went, not head 2
+    rows = [r for r in p.report.layers if r['layer'] == 'encoder.layer.0.attention.self.query']
+    assert rows and rows[0]['codes'].get('live_head') == 16
+
+def test_phi3_heads_kept_with_a_reason():
+    "Phi-3 slices its fused q/k/v with the model-wide config: its heads stay, and the report says which op keeps them."
+    torch.manual_seed(0)
+    model, _ = phi3(); model = model.double().eval()
+    for layer in model.model.layers: zero_out(layer.self_attn.qkv_proj, span(64 + 32 + 8, 8))   # a value head
+    p = Pruner(); pruned = p.prune_model(model, inputs('phi3', 2, 7, torch.float64))
+    assert pruned.model.layers[0].self_attn.qkv_proj.out_features == 128
+    assert any('slice' in why for why in p.report.frozen)
