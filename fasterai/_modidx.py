@@ -400,6 +400,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'fasterai.sparse.report.PruneReport.to_records': ( 'report.html#prunereport.to_records',
                                                                                            'fasterai/sparse/report.py'),
                                         'fasterai.sparse.report._count': ('report.html#_count', 'fasterai/sparse/report.py'),
+                                        'fasterai.sparse.report._head_line': ('report.html#_head_line', 'fasterai/sparse/report.py'),
+                                        'fasterai.sparse.report._heads': ('report.html#_heads', 'fasterai/sparse/report.py'),
                                         'fasterai.sparse.report.make_report': ('report.html#make_report', 'fasterai/sparse/report.py')},
             'fasterai.sparse.slots': { 'fasterai.sparse.slots.SlotMap': ('slots.html#slotmap', 'fasterai/sparse/slots.py'),
                                        'fasterai.sparse.slots.SlotMap.__post_init__': ( 'slots.html#slotmap.__post_init__',

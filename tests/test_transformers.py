@@ -200,3 +200,19 @@ def test_phi3_heads_kept_with_a_reason():
     p = Pruner(); pruned = p.prune_model(model, inputs('phi3', 2, 7, torch.float64))
     assert pruned.model.layers[0].self_attn.qkv_proj.out_features == 128
     assert any('slice' in why for why in p.report.frozen)
+
+@pytest.mark.parametrize('name', ['llama', 'gpt2', 'bert', 'timm_vit'])
+def test_save_and_load(name, tmp_path):
+    "A pruned model saved with `save_pruned` loads into a freshly built model: widths, head counts and weights."
+    from fasterai.sparse import save_pruned, load_pruned
+    torch.manual_seed(0)
+    model, _ = MODELS[name](); model = model.double().eval()
+    x = inputs(name, 2, 7, torch.float64)
+    pruned = Pruner().prune_model(model, x)
+    save_pruned(pruned, tmp_path / 'pruned.pt')
+    build = (lambda: type(model)(model.config)) if name in ('llama', 'gpt2', 'bert') else \
+        (lambda: timm.create_model('vit_tiny_patch16_224', pretrained=False, num_classes=10, img_size=64))
+    loaded = load_pruned(build, tmp_path / 'pruned.pt').eval()
+    y = inputs(name, 3, 9, torch.float64)
+    with torch.no_grad(): assert torch.equal(main_output(run(pruned, y)), main_output(run(loaded, y)))
+    assert sum(p.numel() for p in loaded.parameters()) == sum(p.numel() for p in pruned.parameters())

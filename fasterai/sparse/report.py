@@ -27,6 +27,7 @@ class PruneReport:
     seconds: float
     dry_run: bool = False # True: nothing was pruned, the numbers say what pruning would give
     frontend: str = 'fx'  # what captured the model's graph: 'fx' (torch.fx) or 'export' (torch.export)
+    heads: list = None    # per attention module: dicts module, before, after, kv_before, kv_after, kept_live
     @property
     def removed_fraction(self) -> float: return 1 - self.params_after / max(self.params_before, 1)
     def to_records(self) -> list:
@@ -49,11 +50,43 @@ class PruneReport:
         lines.append(f"{self.seconds:.2f}s, graph by torch.{self.frontend}" +
                      (" (dry run: nothing was pruned)" if self.dry_run else ""))
         lines += [f"kept {n} channel(s): {why}" for why, n in self.kept.items()]
+        lines += [_head_line(h) for h in self.heads or () if h['after'] < h['before'] or h['kept_live']]
         return "\n".join(lines)
     __repr__ = __str__
 
 # %% ../../nbs/10_report.ipynb #4d32c9af
 _COUPLED = Reason('coupled', "coupled to a live channel")
+
+def _head_line(h: dict) -> str:
+    "One line of the report for the heads of one attention module."
+    line = f"heads of {h['module']}: {h['before'] - h['after']} of {h['before']} removed"
+    if h['kv_before'] != h['before']:
+        line += f" ({h['kv_before'] - h['kv_after']} of {h['kv_before']} key/value heads)"
+    if h['kept_live']:
+        line += (f", {h['kept_live']} kept: zero query or key rows leave a head averaging its values, "
+                 "which reach the output")
+    return line
+
+def _heads(graph, plan, root, removed) -> list:
+    "Per attention module, its heads before and after, and how many heads with zero rows stay because they are live."
+    zero_class = np.zeros(len(root), bool)   # a class with zero rows in some layer producing it
+    for (owner, kind), slots in graph.dims.items():
+        if kind != 'out' or owner not in graph.zero_rows: continue
+        classes, inv = np.unique(root[slots], return_inverse=True)
+        zeros = np.bincount(inv, weights=graph.zero_rows[owner].astype(float), minlength=len(classes))
+        zero_class[classes[zeros > 0]] = True
+    out = {}
+    splits = {s.node.name: s for s in graph.head_splits}
+    for change in plan.heads or ():
+        r = root[splits[change.node].heads]; h = out.setdefault(change.module, dict(module=change.module, splits=[], live=set()))
+        h['splits'].append((change.before, change.after))
+        h['live'].update(int(c) for c in r[zero_class[r] & ~removed[r]])
+    rows = []
+    for h in out.values():
+        (before, after), (kv_before, kv_after) = max(h['splits']), min(h['splits'])
+        rows.append(dict(module=h['module'], before=before, after=after, kv_before=kv_before, kv_after=kv_after,
+                         kept_live=len(h['live'])))
+    return rows
 _LIVE_HEAD = Reason('live_head', "rows of an attention head whose values reach the output: zero query or key rows "
                     "make its weights uniform, it still averages its values")
 
@@ -89,4 +122,4 @@ def make_report(graph: ChannelGraph, # the analysed channel graph
                            why='; '.join(dict.fromkeys(map(str, why))),
                            codes=dict(Counter(w.code for w in why))))
     return PruneReport(layers, _count(plan.kept_dead.values()), _count(graph.frozen.values()), *params, *flops,
-                       diff, plan.exact, seconds, dry_run, frontend)
+                       diff, plan.exact, seconds, dry_run, frontend, _heads(graph, plan, root, removed))
