@@ -216,3 +216,20 @@ def test_save_and_load(name, tmp_path):
     y = inputs(name, 3, 9, torch.float64)
     with torch.no_grad(): assert torch.equal(main_output(run(pruned, y)), main_output(run(loaded, y)))
     assert sum(p.numel() for p in loaded.parameters()) == sum(p.numel() for p in pruned.parameters())
+
+def test_cli_prunes_a_save_pretrained_folder(tmp_path):
+    "`fasterai prune ./folder` on a folder written by save_pretrained: token ids as input, heads and units removed."
+    import subprocess, sys
+    from fasterai.sparse import load_pruned
+    torch.manual_seed(0)
+    model, _ = llama(); model.save_pretrained(tmp_path / 'tiny-llama')
+    out = tmp_path / 'tiny-llama-pruned.pt'
+    code = "import sys; from fasterai.cli import main; sys.exit(main())"
+    r = subprocess.run([sys.executable, '-c', code, 'prune', str(tmp_path / 'tiny-llama'), '--no-sparsify',
+                        '--quiet', '--layers', '-o', str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert 'heads of model.layers.0.self_attn: 4 of 8 removed (1 of 2 key/value heads)' in r.stdout, r.stdout
+    loaded = load_pruned(lambda: transformers.LlamaForCausalLM(model.config), out)
+    assert loaded.model.layers[0].self_attn.k_proj.out_features == 8
+    x = torch.randint(0, VOCAB, (2, 9))
+    with torch.no_grad(): assert torch.allclose(loaded(x).logits, model(x).logits, atol=1e-4)
