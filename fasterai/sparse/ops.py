@@ -57,6 +57,15 @@ class SameHandler(OpHandler):
         return call.sargs[0]
 
 # %% ../../nbs/05_ops.ipynb #c3d29572
+def _known_nonzero(b, sb, vb) -> torch.Tensor:
+    """Where a denominator is non-zero on every input: a non-zero number, or the elements of a tensor that are constant
+    (`CONST`: their value on this run is their value always) and non-zero here (`x / (y + eps)` where `y` is zero)."""
+    if vb is not None or not isinstance(sb, SlotMap): return torch.tensor(vb is not None and vb != 0)
+    nz = (b != 0).cpu()
+    for a, n in enumerate(sb.const.shape):   # a slot map element stands for all the elements along its size-1 axes
+        if n == 1 and nz.shape[a] > 1: nz = nz.all(a, keepdim=True)
+    return (sb.const == CONST) & nz
+
 def _broadcast_constant(g, p, x) -> bool:
     """Is `p` a constant (computed from parameters and literals alone) whose elements vary only along axes where
     `x`'s channels do not? Then `p` needs no slicing when `x`'s channels go (rotary tables times attention heads)."""
@@ -92,7 +101,7 @@ class BinaryHandler(OpHandler):
         ids, const = torch.where(ia >= 0, ia, ib), torch.minimum(ca, cb)
         if self.kind in ('add', 'sub'): zero = za & zb
         elif self.kind == 'mul': zero = za | zb
-        else: zero = za & (vb is not None and vb != 0)
+        else: zero = za & _known_nonzero(call.args[1], call.sargs[1], vb).expand(za.shape)
         const = torch.where(zero, CONST, const).to(torch.int8)
         return g.compress(SlotMap(ids.clone(), zero.clone(), const.clone()))
     def __repr__(self): return f"BinaryHandler({self.kind!r})"
@@ -159,10 +168,20 @@ class PadHandler(OpHandler):
         elif _name(call.node.target) == 'constant_pad_nd':   # ATen's constant fill: value third, no mode
             pad, mode, value = call.args[1], 'constant', arg_of(call, 2, 'value', 0)
         else: pad, mode, value = call.args[1], arg_of(call, 2, 'mode', 'constant'), arg_of(call, 3, 'value', None)
-        padded = [x.ids.ndim - 1 - i // 2 for i, p in enumerate(pad) if p != 0]   # pairs run from the last axis back
-        if any(x.ids.shape[a] > 1 for a in padded):
+        nd = x.ids.ndim
+        padded = [nd - 1 - i // 2 for i, p in enumerate(pad) if p != 0]   # pairs run from the last axis back
+        if set(padded) & set(g.id_axes(x)):
             return g.unknown(call, Reason('reshaped', f"{call.describe()} pads an axis that carries channels"))
         if mode != 'constant' or not padded: return x
+        # an axis without channels, along which zeros vary (a head's channels): the fill is one more element
+        sized = [p if x.ids.shape[nd - 1 - i // 2] > 1 else 0 for i, p in enumerate(pad)]
+        if any(sized):
+            ids = g.canon(x.ids)
+            for a in set(nd - 1 - i // 2 for i, p in enumerate(sized) if p): ids = ids.narrow(a, 0, 1)
+            zero = F.pad(x.zero.to(torch.uint8), sized, value=int(not value)).bool()
+            const = F.pad(x.const, sized, value=CONST)
+            if sized == [p for p in pad]: return SlotMap(ids, zero, const)   # every element told apart: exact
+            x = SlotMap(ids, zero, const)
         return SlotMap(x.ids, x.zero & (not value), x.const.clamp(max=CONST_INSIDE))
 
 class ReduceHandler(OpHandler):

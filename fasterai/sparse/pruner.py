@@ -19,8 +19,13 @@ from .measure import n_params, max_abs_diff, output_tolerance, run_checked, is_h
 from .report import make_report
 from .copies import working_copy, unshare, bake_masks, shape_copy
 from .legacy import LayerHelpers
+from .graph import Reason
+from .attention import keep_heads
 
 # %% ../../nbs/12_pruner.ipynb #6020a31e
+class _HeadsBroke(RuntimeError):
+    "The pruned model fails its check after heads were removed: its forward reads a head count we did not update."
+
 class Pruner(LayerHelpers):
     "Remove dead channels from a model, exactly: the pruned model computes the same function."
     def __init__(self,
@@ -60,6 +65,31 @@ class Pruner(LayerHelpers):
         inputs = as_inputs(inputs, work) if inputs is not None else default_example_inputs(work)
         return analyse(work, inputs, self.leaf_modules, self.frontend)
 
+    def _rebuild(self, model, pruned, plan, analysis, inplace, check, reference) -> tuple:
+        "Surgery on `pruned` and, if `check`, the output check: (FLOPs after, max output difference)."
+        apply_plan(pruned, plan)
+        if not inplace: unshare(pruned, model)
+        diff, other = None, bool(analysis.other_flops)
+        # layer FLOPs follow from the new shapes; other ops (attention, say) are counted by running the pruned model
+        flops_after = None if other else analysis.layer_flops(pruned)
+        if not check: return flops_after, diff
+        heads = any(h.after < h.before for h in plan.heads or ()) and not inplace
+        try:
+            with FlopCounterMode(display=False) if other else nullcontext() as counter:
+                out = run_checked(pruned, analysis.inputs)
+        except Exception as e:
+            if heads: raise _HeadsBroke(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+            raise
+        diff = max_abs_diff(reference, out)
+        if other: flops_after = counter.get_total_flops()
+        if plan.exact and not diff <= output_tolerance(reference):
+            if heads: raise _HeadsBroke(f"its output changed by {diff:.3g}")
+            raise RuntimeError(f"Pruning changed the output of {type(model).__name__} by {diff:.3g}: "
+                               "this is a bug in fasterai, please report it with the model. " +
+                               ("The model was pruned in place and is now wrong." if inplace
+                                else "Your model was not modified."))
+        return flops_after, diff
+
     def prune_model(self,
                     model:nn.Module, # the model to prune; left as it was unless `inplace`
                     example_inputs=None, # one batch shaped like real data; default: the Pruner's, else a guess
@@ -78,21 +108,13 @@ class Pruner(LayerHelpers):
             reference = ((run_checked(pruned, analysis.inputs) if is_half(pruned) else analysis.output)
                          if check else None)
             before = n_params(pruned)
-            apply_plan(pruned, plan)
-            if not inplace: unshare(pruned, model)
-            diff, other = None, bool(analysis.other_flops)
-            # layer FLOPs follow from the new shapes; other ops (attention, say) are counted by running the pruned model
-            flops_after = None if other else analysis.layer_flops(pruned)
-            if check:
-                with FlopCounterMode(display=False) if other else nullcontext() as counter:
-                    out = run_checked(pruned, analysis.inputs)
-                diff = max_abs_diff(reference, out)
-                if other: flops_after = counter.get_total_flops()
-                if plan.exact and not diff <= output_tolerance(reference):
-                    raise RuntimeError(f"Pruning changed the output of {type(model).__name__} by {diff:.3g}: "
-                                       "this is a bug in fasterai, please report it with the model. " +
-                                       ("The model was pruned in place and is now wrong." if inplace
-                                        else "Your model was not modified."))
+            try: flops_after, diff = self._rebuild(model, pruned, plan, analysis, inplace, check, reference)
+            except _HeadsBroke as e:   # the forward reads a head count we do not update: keep heads, prune the rest
+                keep_heads(analysis.graph, Reason('head_count', f"the forward no longer runs with fewer heads ({e}): "
+                                                  "it reads a head count or width fasterai does not update"))
+                plan, pruned = decide(analysis.graph, self.round_to, self.constants), working_copy(model)
+                with eval_mode(pruned), caches_off(pruned):
+                    flops_after, diff = self._rebuild(model, pruned, plan, analysis, inplace, check, reference)
         self.analysis, self.plan = analysis, plan
         self.report = make_report(analysis.graph, plan, (before, n_params(pruned)), (analysis.flops, flops_after),
                                   diff, time.perf_counter() - t0, frontend=analysis.frontend)
