@@ -471,5 +471,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                      'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace.trace_graph': ('trace.html#trace_graph', 'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace.trace_model': ('trace.html#trace_model', 'fasterai/sparse/trace.py')},
-            'fasterai.testing': { 'fasterai.testing.timm_model': ('testing.html#timm_model', 'fasterai/testing.py'),
+            'fasterai.testing': { 'fasterai.testing.hf_inputs': ('testing.html#hf_inputs', 'fasterai/testing.py'),
+                                  'fasterai.testing.hf_model': ('testing.html#hf_model', 'fasterai/testing.py'),
+                                  'fasterai.testing.timm_model': ('testing.html#timm_model', 'fasterai/testing.py'),
                                   'fasterai.testing.trained_like': ('testing.html#trained_like', 'fasterai/testing.py')}}}

@@ -6,12 +6,12 @@ pruned model is compared with the original on inputs the Pruner never saw (anoth
 in float32 and float64, and the decoders' greedy `generate()` must give the same 20 tokens."""
 import copy, pytest, torch, torch.nn as nn
 from fasterai.sparse.pruner import Pruner
+from fasterai.testing import hf_model, hf_inputs, HF_VOCAB as VOCAB
 
 transformers = pytest.importorskip("transformers", reason="transformers is in the test extra: pip install -e '.[dev]'")
 timm = pytest.importorskip("timm", reason="timm is in the test extra: pip install -e '.[dev]'")
 
 TOL = {torch.float32: 1e-4, torch.float64: 1e-10}   # relative to the output's largest magnitude
-VOCAB = 100
 
 def zero_out(layer, idx):
     "Make output channels `idx` of a Linear (rows) or a transformers Conv1D (columns: input-major) dead."
@@ -26,9 +26,7 @@ def span(start, n): return list(range(start, start + n))
 
 def llama():
     "Grouped-query attention (8 query heads, 2 key/value heads of 8 channels), SwiGLU MLP, rotary embeddings."
-    c = transformers.LlamaConfig(vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-                                 num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=64)
-    m = transformers.LlamaForCausalLM(c)
+    m = hf_model('llama')
     for layer in m.model.layers:
         zero_out(layer.mlp.up_proj, span(10, 12))          # 12 MLP units: up rows zero, so gate * up is zero
         zero_out(layer.self_attn.v_proj, span(8, 8))        # key/value head 1: it goes with query heads 4-7
@@ -40,9 +38,7 @@ def llama():
 
 def gpt2():
     "Conv1D layers (input-major weights), fused q/k/v projection split by `split_size`, GELU MLP."
-    c = transformers.GPT2Config(vocab_size=VOCAB, n_embd=64, n_layer=2, n_head=4, n_positions=64, bos_token_id=0,
-                                eos_token_id=0)
-    m = transformers.GPT2LMHeadModel(c)
+    m = hf_model('gpt2')
     for block in m.transformer.h:
         zero_out(block.mlp.c_fc, span(0, 20))
         zero_out(block.attn.c_attn, span(128 + 2 * 16, 16))   # the value columns of head 2
@@ -52,9 +48,7 @@ def gpt2():
 
 def bert():
     "An encoder: separate query/key/value, the head count and width read from attributes."
-    c = transformers.BertConfig(vocab_size=VOCAB, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                                intermediate_size=96)
-    m = transformers.BertModel(c)
+    m = hf_model('bert')
     for layer in m.encoder.layer:
         zero_out(layer.intermediate.dense, span(50, 20))
         with torch.no_grad(): layer.attention.output.dense.weight[:, 16:32] = 0   # head 1: its output columns
@@ -65,19 +59,14 @@ def bert():
 
 def phi3():
     "Fused q/k/v sliced by a global config (heads stay) and a fused gate/up projection split by `chunk`."
-    c = transformers.Phi3Config(vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-                                num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=64,
-                                pad_token_id=0, bos_token_id=0, eos_token_id=0)
-    m = transformers.Phi3ForCausalLM(c)
+    m = hf_model('phi3')
     for layer in m.model.layers: zero_out(layer.mlp.gate_up_proj, span(96 + 30, 16))   # up rows of 16 units
     want = lambda l: {l.mlp.gate_up_proj: ('out_features', 160), l.mlp.down_proj: ('in_features', 80)}
     return m, lambda p: [(mod, *w) for l in p.model.layers for mod, w in want(l).items()]
 
 def hf_vit():
     "Hugging Face's ViT: separate projections, the head count read from `num_attention_heads`."
-    c = transformers.ViTConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=96,
-                               image_size=32, patch_size=8)
-    m = transformers.ViTModel(c, add_pooling_layer=False)
+    m = hf_model('vit')
     for layer in m.layers:
         zero_out(layer.attention.v_proj, span(48, 16))   # head 3's values
         zero_out(layer.mlp.fc1, span(0, 30))
@@ -111,12 +100,11 @@ DECODERS = ('llama', 'gpt2', 'phi3')
 IMAGES = ('hf_vit', 'timm_vit', 'timm_deit', 'timm_swin')
 
 def inputs(name, batch, length, dtype):
-    g = torch.Generator().manual_seed(batch * 100 + length)
-    if name in IMAGES:
-        size = 32 if name == 'hf_vit' else 64
-        return (torch.randn(batch, 3, size, size, generator=g, dtype=dtype),)
-    return {'input_ids': torch.randint(1, VOCAB, (batch, length), generator=g),
-            'attention_mask': torch.ones(batch, length, dtype=torch.long)}
+    "Inputs the Pruner has not seen unless `(batch, length)` is the example's: keyword inputs, or an image batch."
+    if name in IMAGES and name != 'hf_vit':
+        g = torch.Generator().manual_seed(batch * 100 + length)
+        return (torch.randn(batch, 3, 64, 64, generator=g, dtype=dtype),)
+    return hf_inputs('vit' if name == 'hf_vit' else name, batch, length, dtype, seed=batch * 100 + length)
 
 def run(m, x): return m(**x) if isinstance(x, dict) else m(*x)
 
@@ -210,7 +198,7 @@ def test_save_and_load(name, tmp_path):
     x = inputs(name, 2, 7, torch.float64)
     pruned = Pruner().prune_model(model, x)
     save_pruned(pruned, tmp_path / 'pruned.pt')
-    build = (lambda: type(model)(model.config)) if name in ('llama', 'gpt2', 'bert') else \
+    build = (lambda: hf_model(name)) if name in ('llama', 'gpt2', 'bert') else \
         (lambda: timm.create_model('vit_tiny_patch16_224', pretrained=False, num_classes=10, img_size=64))
     loaded = load_pruned(build, tmp_path / 'pruned.pt').eval()
     y = inputs(name, 3, 9, torch.float64)
