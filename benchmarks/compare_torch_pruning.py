@@ -1,10 +1,12 @@
 #!/usr/bin/env python
-"""Compare fasterai's `Pruner` with Torch-Pruning 1.6.1 on the torchvision or the timm zoo (not run in CI).
+"""Compare fasterai's `Pruner` with Torch-Pruning 1.6.1 on the torchvision, timm or Hugging Face zoo (not run in CI).
 
-    python benchmarks/compare_torch_pruning.py [--zoo torchvision|timm] [--models alexnet,resnet18] [--quick]
+    python benchmarks/compare_torch_pruning.py [--zoo torchvision|timm|hf] [--models alexnet,resnet18] [--quick]
                                                [--no-latency] [--threads 1] [--timeout 300]
 
-The timm zoo is `fasterai.testing.TIMM_ZOO` (the test suite's; timm must be installed). For every model
+The timm zoo is `fasterai.testing.TIMM_ZOO` (the test suite's; timm must be installed); the hf zoo is
+`fasterai.testing.HF_ZOO` (BERT, GPT-2, Llama with grouped-query attention, Phi-3, ViT, small configs; the
+dead channels there are whole attention heads and MLP units, and the input is token ids). For every model
 (random weights, trained-like BatchNorm statistics) the same channels are made dead with
 fasterai's channel graph and `zero_channels` (a fixed seed, 40% of the removable channels of every
 prunable group). Then, on identical copies of that model, each in a fresh subprocess:
@@ -40,7 +42,7 @@ FRACTION, SEED, EXACT, REPEATS = 0.4, 0, 1e-4, 5
 
 # ----------------------------------------------------------------------------- models (as tests/conftest.py)
 from fasterai.cli import build_model as build, latency
-from fasterai.testing import trained_like, TIMM_ZOO, timm_model
+from fasterai.testing import trained_like, TIMM_ZOO, timm_model, HF_ZOO, hf_model, HF_VOCAB
 from fasterai.sparse.measure import n_params
 
 
@@ -49,9 +51,14 @@ def prepare(name, path):
     from fasterai.sparse.analysis import analyse
     from fasterai.sparse.sparsifier import zero_channels, weakest_channels
     torch.manual_seed(SEED)
-    if name in ZOO: model, s = trained_like(build(name)), ZOO[name]
-    else: model, s = timm_model(name, seed=SEED)
-    x, batch = torch.randn(1, 3, s, s), torch.randn(4, 3, s, s)
+    if name in HF_ZOO:   # token ids (or pixels for ViT) as the one positional input both tools take
+        model = hf_model(name, seed=SEED); model.config.use_cache = False
+        x, batch = ((torch.randn(1, 3, 32, 32), torch.randn(4, 3, 32, 32)) if name == 'vit' else
+                    (torch.randint(1, HF_VOCAB, (1, 16)), torch.randint(1, HF_VOCAB, (4, 16))))
+    else:
+        if name in ZOO: model, s = trained_like(build(name)), ZOO[name]
+        else: model, s = timm_model(name, seed=SEED)
+        x, batch = torch.randn(1, 3, s, s), torch.randn(4, 3, s, s)
     graph = analyse(model, (x,)).graph
     chosen = weakest_channels(model, graph, FRACTION, 'random', SEED)
     zero_channels(model, graph, chosen)
@@ -121,12 +128,17 @@ TOOLS = {'ours': prune_ours, 'unchecked': prune_ours_unchecked, 'tp': prune_torc
 def _status(key):
     return int(re.search(rf'{key}:\s+(\d+)', open('/proc/self/status').read()).group(1)) * 1024
 
+def _main(out):
+    "The output tensor to compare: a model's own, or a Hugging Face output's logits or last hidden state."
+    if isinstance(out, torch.Tensor): return out
+    return out['logits'] if 'logits' in out else out['last_hidden_state']
+
 def child(tool, path, result_path):
     "Load the prepared model, run one tool on it, measure; write a JSON result."
     import warnings; warnings.filterwarnings('ignore')
     d = torch.load(path, weights_only=False)
     model, x, batch = d['model'], d['x'], d['batch']
-    with torch.no_grad(): y = model(batch)
+    with torch.no_grad(): y = _main(model(batch))
     res = dict(works=False, exact=False, err=None, frac=None, seconds=None, peak=None, error=None)
     try:
         with open('/proc/self/clear_refs', 'w') as f: f.write('5')      # peak RSS := current RSS
@@ -138,7 +150,7 @@ def child(tool, path, result_path):
             t0 = time.perf_counter(); TOOLS[tool](model, x); times.append(time.perf_counter() - t0)
         res['seconds'] = min(times)
         res['frac'] = 1 - n_params(pruned) / n_params(model)
-        with torch.no_grad(): y2 = pruned(batch)
+        with torch.no_grad(): y2 = _main(pruned(batch))
         res['works'] = True
         res['err'] = ((y - y2).abs().max() / y.abs().max()).item()
         res['exact'] = bool(res['err'] < EXACT)
@@ -214,8 +226,9 @@ def cpu_times():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--zoo', choices=('torchvision', 'timm'), default='torchvision',
-                    help="the models: torchvision's (the default) or fasterai.testing.TIMM_ZOO's")
+    ap.add_argument('--zoo', choices=('torchvision', 'timm', 'hf'), default='torchvision',
+                    help="the models: torchvision's (the default), fasterai.testing.TIMM_ZOO's, or HF_ZOO's "
+                         "(small Hugging Face transformers with dead heads and MLP units)")
     ap.add_argument('--models', help=f"comma-separated names (default: the whole zoo; with --quick: {','.join(QUICK)})")
     ap.add_argument('--timeout', type=int, default=600,
                     help="seconds one tool may take on one model (all its calls), so that a hang shows as one")
@@ -227,7 +240,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.child: return child(*a.child)
-    zoo = ZOO if a.zoo == 'torchvision' else TIMM_ZOO
+    zoo = {'torchvision': ZOO, 'timm': TIMM_ZOO, 'hf': HF_ZOO}[a.zoo]
     names = a.models.split(',') if a.models else (QUICK if a.zoo == 'torchvision' else list(zoo)[:4]) if a.quick \
         else list(zoo)
     bad = [n for n in names if n not in zoo]
