@@ -11,7 +11,8 @@ them here. Four steps, each in its own folder under build/docs/ (ignored by git)
 
 1. execute: every notebook (nbdev's list: `nbglob`, so nbs/tutorials/ too) runs top to bottom in a
    fresh Jupyter kernel (nbclient), in its own folder as under nbdev-test, each cell limited to
-   --timeout seconds. `#| notest` cells run too. A failing cell fails the build.   -> executed/
+   --timeout seconds. `#| notest` cells run too, `#| eval: false` ones do not (as under nbdev-test).
+   A failing cell fails the build.   -> executed/
 2. process: nbdev's own notebook processing, the processors nbdev-proc-nbs runs before Quarto
    (`nbdev.processors.FilterDefaults`): `#| hide` cells dropped, a show_doc for every exported
    symbol, the title cell turned into front matter (with nbdev's page name: 05_pruner.ipynb ->
@@ -62,6 +63,10 @@ def execute(src: Path, dst: Path, timeout: int) -> float:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     nb = nbformat.read(src, as_version=4)
+    # `#| eval: false` cells are shown but not run, as under nbdev-test (a `__main__` guard, say)
+    skipped = {i: c.source for i, c in enumerate(nb.cells)
+               if c.cell_type == 'code' and re.search(r'^#\|\s*eval:\s*false\s*$', c.source, re.M)}
+    for i in skipped: nb.cells[i].source = ''
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix='fasterai-kernel-') as d:
         # the kernel talks over socket files in `d` (no TCP port); its own log only on errors
@@ -71,6 +76,7 @@ def execute(src: Path, dst: Path, timeout: int) -> float:
         try: client.execute()
         except CellTimeoutError as e: raise BuildError(f"{src}: a cell ran longer than {timeout}s (--timeout)\n{_plain(e)}") from None
         except (CellExecutionError, DeadKernelError) as e: raise BuildError(f"{src}: a cell failed\n{_plain(e)}") from None
+    for i, source in skipped.items(): nb.cells[i].source = source
     dst.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, dst)
     return time.perf_counter() - t0
