@@ -22,7 +22,12 @@ def zero_out(layer, idx):
 
 def span(start, n): return list(range(start, start + n))
 
-# ---- the models: (build, kill, expected) where kill zeroes units and heads, expected gives widths after pruning
+# ---- the models: each builder zeroes units and heads, and returns (model, expected), where expected(pruned) lists
+# (module, attribute, value after pruning) for every layer it changed
+
+def per_layer(layers, want):
+    "`expected` for a builder: `want(layer)` lists (module, attribute, value) for each of `layers(pruned)`."
+    return lambda p: [w for layer in layers(p) for w in want(layer)]
 
 def llama():
     "Grouped-query attention (8 query heads, 2 key/value heads of 8 channels), SwiGLU MLP, rotary embeddings."
@@ -30,11 +35,11 @@ def llama():
     for layer in m.model.layers:
         zero_out(layer.mlp.up_proj, span(10, 12))          # 12 MLP units: up rows zero, so gate * up is zero
         zero_out(layer.self_attn.v_proj, span(8, 8))        # key/value head 1: it goes with query heads 4-7
-    want = lambda a: {a.self_attn.q_proj: ('out_features', 32), a.self_attn.k_proj: ('out_features', 8),
-                      a.self_attn.v_proj: ('out_features', 8), a.self_attn.o_proj: ('in_features', 32),
-                      a.mlp.gate_proj: ('out_features', 84), a.mlp.up_proj: ('out_features', 84),
-                      a.mlp.down_proj: ('in_features', 84)}
-    return m, lambda p: [(mod, *w) for a in p.model.layers for mod, w in want(a).items()]
+    return m, per_layer(lambda p: p.model.layers, lambda a: [
+        (a.self_attn.q_proj, 'out_features', 32), (a.self_attn.k_proj, 'out_features', 8),
+        (a.self_attn.v_proj, 'out_features', 8), (a.self_attn.o_proj, 'in_features', 32),
+        (a.mlp.gate_proj, 'out_features', 84), (a.mlp.up_proj, 'out_features', 84),
+        (a.mlp.down_proj, 'in_features', 84)])
 
 def gpt2():
     "Conv1D layers (input-major weights), fused q/k/v projection split by `split_size`, GELU MLP."
@@ -42,9 +47,9 @@ def gpt2():
     for block in m.transformer.h:
         zero_out(block.mlp.c_fc, span(0, 20))
         zero_out(block.attn.c_attn, span(128 + 2 * 16, 16))   # the value columns of head 2
-    want = lambda b: {b.mlp.c_fc: ('nf', 236), b.attn.c_attn: ('nf', 144), b.attn: ('num_heads', 3),
-                      b.attn.c_proj: ('weight_rows', 48)}
-    return m, lambda p: [(mod, *w) for b in p.transformer.h for mod, w in want(b).items()]
+    return m, per_layer(lambda p: p.transformer.h, lambda b: [
+        (b.mlp.c_fc, 'nf', 236), (b.attn.c_attn, 'nf', 144), (b.attn, 'num_heads', 3), (b.attn, 'split_size', 48),
+        (b.attn.c_proj, 'weight_rows', 48)])
 
 def bert():
     "An encoder: separate query/key/value, the head count and width read from attributes."
@@ -52,17 +57,17 @@ def bert():
     for layer in m.encoder.layer:
         zero_out(layer.intermediate.dense, span(50, 20))
         with torch.no_grad(): layer.attention.output.dense.weight[:, 16:32] = 0   # head 1: its output columns
-    want = lambda l: {l.attention.self.query: ('out_features', 48), l.attention.self.value: ('out_features', 48),
-                      l.attention.output.dense: ('in_features', 48), l.intermediate.dense: ('out_features', 76),
-                      l.attention.self: ('num_attention_heads', 3), l.attention.self: ('all_head_size', 48)}
-    return m, lambda p: [(mod, *w) for l in p.encoder.layer for mod, w in want(l).items()]
+    return m, per_layer(lambda p: p.encoder.layer, lambda l: [
+        (l.attention.self.query, 'out_features', 48), (l.attention.self.value, 'out_features', 48),
+        (l.attention.output.dense, 'in_features', 48), (l.intermediate.dense, 'out_features', 76),
+        (l.attention.self, 'num_attention_heads', 3), (l.attention.self, 'all_head_size', 48)])
 
 def phi3():
     "Fused q/k/v sliced by a global config (heads stay) and a fused gate/up projection split by `chunk`."
     m = hf_model('phi3')
     for layer in m.model.layers: zero_out(layer.mlp.gate_up_proj, span(96 + 30, 16))   # up rows of 16 units
-    want = lambda l: {l.mlp.gate_up_proj: ('out_features', 160), l.mlp.down_proj: ('in_features', 80)}
-    return m, lambda p: [(mod, *w) for l in p.model.layers for mod, w in want(l).items()]
+    return m, per_layer(lambda p: p.model.layers, lambda l: [
+        (l.mlp.gate_up_proj, 'out_features', 160), (l.mlp.down_proj, 'in_features', 80)])
 
 def hf_vit():
     "Hugging Face's ViT: separate projections, the head count read from `num_attention_heads`."
@@ -70,10 +75,10 @@ def hf_vit():
     for layer in m.layers:
         zero_out(layer.attention.v_proj, span(48, 16))   # head 3's values
         zero_out(layer.mlp.fc1, span(0, 30))
-    want = lambda l: {l.attention.q_proj: ('out_features', 48), l.attention.k_proj: ('out_features', 48),
-                      l.attention.o_proj: ('in_features', 48), l.attention: ('num_attention_heads', 3),
-                      l.mlp.fc1: ('out_features', 66)}
-    return m, lambda p: [(mod, *w) for l in p.layers for mod, w in want(l).items()]
+    return m, per_layer(lambda p: p.layers, lambda l: [
+        (l.attention.q_proj, 'out_features', 48), (l.attention.k_proj, 'out_features', 48),
+        (l.attention.o_proj, 'in_features', 48), (l.attention, 'num_attention_heads', 3),
+        (l.mlp.fc1, 'out_features', 66)])
 
 def timm_model(name, **kw):
     def build():
@@ -85,10 +90,8 @@ def timm_model(name, **kw):
             zero_out(qkv, span(2 * dim + hd, hd))   # head 1's values
         blocks = lambda model: [mod for mod in model.modules() if hasattr(mod, 'attn') and hasattr(mod, 'mlp')]
         widths = [(b.attn.num_heads, b.mlp.fc1.out_features) for b in blocks(m)]
-        def want(p):
-            return [w for b, (heads, units) in zip(blocks(p), widths)
-                    for w in ((b.attn, 'num_heads', heads - 1), (b.mlp.fc1, 'out_features', units - 24))]
-        return m, want
+        return m, lambda p: [w for b, (heads, units) in zip(blocks(p), widths)
+                             for w in ((b.attn, 'num_heads', heads - 1), (b.mlp.fc1, 'out_features', units - 24))]
     return build
 
 MODELS = {'llama': llama, 'gpt2': gpt2, 'bert': bert, 'phi3': phi3, 'hf_vit': hf_vit,
