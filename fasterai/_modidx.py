@@ -8,6 +8,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'fasterai.cli._parser': ('cli.html#_parser', 'fasterai/cli.py'),
                               'fasterai.cli._summary': ('cli.html#_summary', 'fasterai/cli.py'),
                               'fasterai.cli._torchvision': ('cli.html#_torchvision', 'fasterai/cli.py'),
+                              'fasterai.cli._weights_only': ('cli.html#_weights_only', 'fasterai/cli.py'),
                               'fasterai.cli.bench_command': ('cli.html#bench_command', 'fasterai/cli.py'),
                               'fasterai.cli.build_model': ('cli.html#build_model', 'fasterai/cli.py'),
                               'fasterai.cli.example_batch': ('cli.html#example_batch', 'fasterai/cli.py'),

@@ -60,13 +60,18 @@ def build_model(name: str, weights=None) -> nn.Module:
         model.load_state_dict(sd)
     return model
 
+def _weights_only(path: Path, name: str, pickled: str):
+    """`torch.load(path)` weights-only: no code from the file runs. One line for a file torch.save did not write, and
+    `pickled` (what to do) for one holding pickled objects."""
+    try: return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception:
+        if not zipfile.is_zipfile(path): raise CLIError(f"{name} is not a file written by torch.save")
+        raise CLIError(f"{name} {pickled}")
+
 def _load_weights(path: Path) -> dict:
     "A state_dict from `path`, loaded weights-only (no code from the file runs); one clear line for anything else."
-    try: obj = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception:
-        if not zipfile.is_zipfile(path): raise CLIError(f"{path} is not a file written by torch.save")
-        raise CLIError(f"{path} holds a pickled object, not a state_dict: for a whole model saved with "
-                       "torch.save(model, path), give it as MODEL (with --trust-pickle)")
+    obj = _weights_only(path, str(path), "holds a pickled object, not a state_dict: for a whole model saved with "
+                        "torch.save(model, path), give it as MODEL (with --trust-pickle)")
     if not isinstance(obj, dict): raise CLIError(f"{path} holds a {type(obj).__name__}, not a state_dict")
     return obj
 
@@ -114,12 +119,9 @@ def load_model(spec: str, weights=None, trust_pickle: bool = False) -> nn.Module
         if any(n.endswith('serialized_exported_program.json') or 'models/model.json' in n for n in names):
             raise CLIError(f"{spec} is a torch.export program: fasterai needs the Python model "
                            "(save it with torch.save(model, path))")
-    if not trust_pickle:   # weights-only: no code from the file runs
-        try: obj = torch.load(path, map_location='cpu', weights_only=True)
-        except Exception:
-            if not zipfile.is_zipfile(path): raise CLIError(f"{spec} is not a file written by torch.save")
-            raise CLIError(f"{spec} holds a whole pickled model: unpickling it runs code from the file. If you trust "
-                           "it, pass --trust-pickle")
+    if not trust_pickle:
+        obj = _weights_only(path, spec, "holds a whole pickled model: unpickling it runs code from the file. If you "
+                            "trust it, pass --trust-pickle")
     else:
         try: obj = torch.load(path, map_location='cpu', weights_only=False)   # the user's own pickle, trusted
         except Exception as e:

@@ -23,8 +23,7 @@ def _heads_only(g, sm: SlotMap) -> bool:
 def _per_head(g, sm: SlotMap, n: int) -> np.ndarray:
     "The class of each of the `n` heads of an attention operand (-1: it carries none)."
     ids = g.canon(sm.ids).movedim(-3, 0)
-    return ids.reshape(ids.shape[0], -1)[:, 0].expand(n).numpy().copy() if ids.shape[0] == 1 else \
-        ids.reshape(ids.shape[0], -1)[:, 0].numpy().copy()
+    return ids.reshape(ids.shape[0], -1)[:, 0].expand(n).numpy().copy()   # a map of size 1 there: one class for all
 
 class AttentionHandler(OpHandler):
     """`scaled_dot_product_attention(q, k, v)`: query head `h`, the key/value head it reads and the output head are

@@ -198,14 +198,15 @@ class ChannelGraph:
     def unslotted(self,
                   out, # a result: a tensor, or a nested tuple/list/dict of them
                   const:int=0, # how constant it is: CONST, CONST_INSIDE or 0
+                  zero:bool=False, # it is exactly zero throughout (then an exact constant)
                  ):
-        "`SlotMap`s for tensors that carry no channel (token ids, masks, positions): no slot anywhere, nowhere zero."
+        "`SlotMap`s for tensors that carry no channel (token ids, masks, positions, scalars): no slot anywhere."
         if isinstance(out, torch.Tensor):
             ones = [1] * out.ndim
-            return SlotMap(torch.full(ones, -1, dtype=torch.int64), torch.zeros(ones, dtype=torch.bool),
-                           torch.full(ones, const, dtype=torch.int8))
-        if isinstance(out, (tuple, list)): return tuple(self.unslotted(o, const) for o in out)
-        if isinstance(out, dict): return {k: self.unslotted(v, const) for k, v in out.items()}
+            return SlotMap(torch.full(ones, -1, dtype=torch.int64), torch.full(ones, zero),
+                           torch.full(ones, CONST if zero else const, dtype=torch.int8))
+        if isinstance(out, (tuple, list)): return tuple(self.unslotted(o, const, zero) for o in out)
+        if isinstance(out, dict): return {k: self.unslotted(v, const, zero) for k, v in out.items()}
         return None
     def module_named(self,
                      name: str, # a module's qualified name ('' for the model)
@@ -243,18 +244,16 @@ class ChannelGraph:
         "A parameter used directly in `forward` gets a slot per element (broadcasting then ties them to channels)."
         t, key = call.out, call.node.target
         if not isinstance(t, torch.Tensor): return None
-        ones = [1] * t.ndim   # a tensor that carries no channel: no slot anywhere, zero or not throughout
-        no_channel = lambda zero: SlotMap(torch.full(ones, -1, dtype=torch.int64), torch.full(ones, zero))
         if not t.is_floating_point():   # index tables and the like carry no channels
-            return no_channel(False)
+            return self.unslotted(t)
         if key in self.tensor_constants:   # made in forward, or held where surgery cannot reach it
             return self.frozen_like(t, Reason('tensor_constant', f"tensor constant {key} is not a parameter or buffer "
                                               "of the model: it cannot be sliced"))
         if call.node in self.own:   # a layer function's own tensor: that call's rule gives its channels
             self.claimed[key] = call.module
-            return no_channel(False)
+            return self.unslotted(t)
         if t.numel() == 1:   # a scalar (a learnable scale) scales every channel alike: it carries none
-            return no_channel(bool(t == 0))
+            return self.unslotted(t, zero=bool(t == 0))
         if t.numel() > 2**20:
             return self.frozen_like(t, Reason('too_large',
                                               f"parameter {key} is used directly and is too large to follow"))

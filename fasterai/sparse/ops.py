@@ -180,7 +180,7 @@ class PadHandler(OpHandler):
             for a in set(nd - 1 - i // 2 for i, p in enumerate(sized) if p): ids = ids.narrow(a, 0, 1)
             zero = F.pad(x.zero.to(torch.uint8), sized, value=int(not value)).bool()
             const = F.pad(x.const, sized, value=CONST)
-            if sized == [p for p in pad]: return SlotMap(ids, zero, const)   # every element told apart: exact
+            if sized == list(pad): return SlotMap(ids, zero, const)   # every element told apart: exact
             x = SlotMap(ids, zero, const)
         return SlotMap(x.ids, x.zero & (not value), x.const.clamp(max=CONST_INSIDE))
 
@@ -240,41 +240,41 @@ def _attribute_sizes(g, c) -> set:
     m = g.module_named(module_of(c.node))
     return {v for k in HEAD_ATTRS + KV_HEAD_ATTRS + WIDTH_ATTRS if isinstance(v := getattr(m, k, None), int)}
 
-def _literal_channel_size(g, c, out: SlotMap) -> bool:
+def _literal_channel_size(g, c, out: SlotMap, split: HeadSplit = None) -> bool:
     "Does a view/reshape hard-code the size of an axis that carries channels (it would break once they shrink)?"
     sizes, axes = _sizes(c), g.id_axes(out)
     if len(sizes) != out.ids.ndim: return bool(axes)
     literal = [sizes[a] for a in axes if isinstance(sizes[a], int) and sizes[a] != -1]
-    # a head split writes the head size, which stays; the head count or width, read from an attribute, is updated
-    split = [h for h in g.head_splits if h.node is c.node]
-    if split: literal = [v for v in literal if v not in (split[0].head_dim, split[0].parts)]
+    # a head split (`split`) writes the head size, which stays; the head count or width, read from an attribute, is
+    # updated
+    if split is not None: literal = [v for v in literal if v not in (split.head_dim, split.parts)]
     return bool(set(literal) - _attribute_sizes(g, c))
 
-def _head_split(g, c, x: SlotMap, oi: torch.Tensor) -> bool:
-    """Does this reshape split the channel axis into heads, `(..., H, D)` or `(..., parts, H, D)`? If so, the
-    channels of each head become one class (heads go whole) and the split is recorded."""
-    seq = _sequence(g, x)
-    if seq is None or not isinstance(oi, torch.Tensor): return False
+def _head_split(g, c, x: SlotMap, seq, oi: torch.Tensor) -> HeadSplit:
+    """The `HeadSplit` if this reshape splits the channel axis (`seq`, its classes in order) into heads, `(..., H, D)`
+    or `(..., parts, H, D)`: the channels of each head become one class (heads go whole) and the split is recorded.
+    None otherwise."""
+    if seq is None or not isinstance(oi, torch.Tensor): return None
     ids = g.canon(oi); axes = g.id_axes(SlotMap(ids, torch.zeros(1, dtype=torch.bool)))
-    if len(axes) < 2 or axes != list(range(axes[0], axes[-1] + 1)): return False
+    if len(axes) < 2 or axes != list(range(axes[0], axes[-1] + 1)): return None
     grid = ids
     for a in reversed(range(ids.ndim)):
         if a not in axes: grid = grid.select(a, 0)
-    if not np.array_equal(grid.reshape(-1).numpy(), seq): return False
+    if not np.array_equal(grid.reshape(-1).numpy(), seq): return None
     heads = grid.movedim(-2, 0).reshape(grid.shape[-2], -1).numpy()
     if heads.shape[1] > 1: g.uf.union(np.repeat(heads[:, :1], heads.shape[1] - 1, 1), heads[:, 1:])
     parts = int(np.prod(grid.shape[:-2])) if grid.ndim > 2 else 1
     g.head_splits.append(HeadSplit(c.node, heads[:, 0].copy(), int(grid.shape[-1]), parts, x, module_of(c.node)))
-    return True
+    return g.head_splits[-1]
 
 _RESHAPES = ('view', 'reshape', '_unsafe_view', 'unflatten')   # torch's methods and functions, ATen's ops
 _SPLITS = ('chunk', 'split', 'split_with_sizes', 'unsafe_chunk', 'unsafe_split')
 
-def _pieces(g, c, x: SlotMap, outs: list) -> bool:
+def _pieces(g, c, seq, outs: list) -> bool:
     """Does this op cut the channel axis into equal consecutive pieces (a fused projection split in parts) whose size
     the forward computes (`chunk`) or reads from an attribute surgery updates? If so, the pieces must lose as many
     channels each: a constraint of the decision."""
-    seq, parts = _sequence(g, x), [_sequence(g, o) for o in outs]
+    parts = [_sequence(g, o) for o in outs]
     if seq is None or len(parts) < 2 or any(p is None or len(p) != len(parts[0]) for p in parts): return False
     if not np.array_equal(np.concatenate(parts), seq): return False
     if 'chunk' not in _op_name(c.node) and len(parts[0]) not in _attribute_sizes(g, c): return False
@@ -308,9 +308,11 @@ class ShapeHandler(OpHandler):
         except Exception: return g.unknown(call, Reason('not_understood', f"{call.describe()} could not be followed"))
         outs = [g.compress(SlotMap(i, z, k)) for i, z, k in zip(leaves(oi), leaves(oz), leaves(oc))]
         if self.sized:
-            if _op_name(call.node) in _RESHAPES and _head_split(g, call, x, oi): outs = [g.compress(outs[0])]
-            if _op_name(call.node) in _SPLITS and _pieces(g, call, x, outs): return tuple(outs)
-            seq = _normal(_sequence(g, x))
+            seq, split = _sequence(g, x), None   # the input's channel classes in order, computed once
+            if _op_name(call.node) in _RESHAPES: split = _head_split(g, call, x, seq, oi)
+            if split is not None: outs = [g.compress(outs[0])]
+            if _op_name(call.node) in _SPLITS and _pieces(g, call, seq, outs): return tuple(outs)
+            seq = _normal(seq if split is None else _sequence(g, x))   # a head split merged classes: read again
             same = lambda o: (seq is not None and (os := _sequence(g, o)) is not None
                               and np.array_equal(_normal(os), seq))
             # a parameter rearranged (Swin's bias table gathered by an index) is sliced, if at all, where it is read
@@ -319,7 +321,7 @@ class ShapeHandler(OpHandler):
             # an exported graph writes every size as a number: which ones the forward hard-codes it cannot say
             # (a pruned model that hard-codes one fails the Pruner's output check instead)
             if sound and not params and call.node.target in _LITERAL_SIZED and g.frontend == 'fx':
-                sound = not _literal_channel_size(g, call, outs[0])
+                sound = not _literal_channel_size(g, call, outs[0], split)
             if not sound: g.freeze(x, Reason('reshaped', f"{call.describe()} reshapes or slices the channel axis"))
         return outs[0] if isinstance(oi, torch.Tensor) else tuple(outs)
     def __repr__(self): return f"ShapeHandler(sized={self.sized})"
