@@ -48,6 +48,8 @@ from fasterai.sparse.measure import n_params
 
 def prepare(name, path):
     "Build `name`, make 40% of every prunable group dead (fixed seed), save model and inputs to `path`."
+    if name in LLAMA_1B:   # built in each tool's process (llama_decoder: 40% of MLP units, one key/value group)
+        open(path, 'w').close(); return 22 * (int(0.4 * 5632) + 8)
     from fasterai.sparse.analysis import analyse
     from fasterai.sparse.sparsifier import zero_channels, weakest_channels
     torch.manual_seed(SEED)
@@ -70,10 +72,20 @@ def prune_ours(model, x):
     from fasterai.sparse.pruner import Pruner
     return Pruner().prune_model(model, (x,))
 
+STAGES = []   # the stages of each of our calls in this process (Pruner.report.stages)
+
 def prune_ours_unchecked(model, x):
     "What fasterai's own output check costs: the same call without it (Torch-Pruning does not check)."
     from fasterai.sparse.pruner import Pruner
-    return Pruner(verify=False).prune_model(model, (x,))
+    p = Pruner(verify=False); out = p.prune_model(model, (x,)); STAGES.append(p.report.stages)
+    return out
+
+def prune_inplace(model, x, verify=True):
+    "The 1.1B decoder: pruned in place (no copy of a model that barely fits), with or without the check."
+    from fasterai.sparse.pruner import Pruner
+    p = Pruner(verify=verify, progress=False); out = p.prune_model(model, x, inplace=True)
+    STAGES.append(p.report.stages)
+    return out
 
 def _rows_alive(dg, dep, idxs):
     "For each index in `idxs` of the group item's target: does any value it writes differ from zero? None: writes nothing."
@@ -133,14 +145,36 @@ def _main(out):
     if isinstance(out, torch.Tensor): return out
     return out['logits'] if 'logits' in out else out['last_hidden_state']
 
+LLAMA_1B = {'llama1b-float32': torch.float32, 'llama1b-bfloat16': torch.bfloat16}
+LLAMA_TOOLS = {'ours': lambda m, x: prune_inplace(m, x, True), 'unchecked': lambda m, x: prune_inplace(m, x, False),
+               'tp': lambda m, x: prune_torch_pruning(m, x)}
+
+def _llama_1b(name):
+    "The 1.1B decoder (fasterai.testing.llama_decoder), its example input (16 tokens) and a batch it never saw."
+    from fasterai.testing import llama_decoder
+    g = torch.Generator().manual_seed(SEED)
+    ids = lambda b, n: dict(input_ids=torch.randint(1, 32000, (b, n), generator=g),
+                            attention_mask=torch.ones(b, n, dtype=torch.long))
+    return llama_decoder(dtype=LLAMA_1B[name], seed=SEED), ids(1, 16), ids(2, 24)
+
 def child(tool, path, result_path):
-    "Load the prepared model, run one tool on it, measure; write a JSON result."
+    "Load the prepared model (or build the 1.1B decoder), run one tool on it, measure; write a JSON result."
     import warnings; warnings.filterwarnings('ignore')
-    d = torch.load(path, weights_only=False)
-    model, x, batch = d['model'], d['x'], d['batch']
-    with torch.no_grad(): y = _main(model(batch))
+    from fasterai.sparse.measure import run_checked
+    from fasterai.sparse.trace import as_inputs
+    global TOOLS, REPEATS
+    if os.path.basename(path) in LLAMA_1B:   # too large to save and load: built here, pruned once, in place
+        model, x, batch = _llama_1b(os.path.basename(path)); TOOLS, REPEATS = LLAMA_TOOLS, 1
+    else:
+        d = torch.load(path, weights_only=False)
+        model, x, batch = d['model'], d['x'], d['batch']
+    # outputs compared in float32 (half-precision models too: their own rounding would hide a difference)
+    run = lambda m: _main(run_checked(m, as_inputs(batch, m)))
+    y = run(model)   # also the warm-up: caches of a first forward are not counted as the tool's memory
     res = dict(works=False, exact=False, err=None, frac=None, seconds=None, peak=None, error=None)
     try:
+        res['params'] = n_params(model)
+        res['model_bytes'] = sum(p.numel() * p.element_size() for p in model.parameters())
         with open('/proc/self/clear_refs', 'w') as f: f.write('5')      # peak RSS := current RSS
         base = _status('VmRSS'); t0 = time.perf_counter()
         pruned = TOOLS[tool](model, x)
@@ -149,8 +183,9 @@ def child(tool, path, result_path):
         for _ in range(REPEATS - 1):                                     # the CPU may be shared: best of REPEATS
             t0 = time.perf_counter(); TOOLS[tool](model, x); times.append(time.perf_counter() - t0)
         res['seconds'] = min(times)
-        res['frac'] = 1 - n_params(pruned) / n_params(model)
-        with torch.no_grad(): y2 = _main(pruned(batch))
+        if STAGES: res['stages'] = STAGES[times.index(min(times))]
+        res['frac'] = 1 - n_params(pruned) / res.pop('params', n_params(model))
+        y2 = run(pruned)
         res['works'] = True
         res['err'] = ((y - y2).abs().max() / y.abs().max()).item()
         res['exact'] = bool(res['err'] < EXACT)
@@ -226,9 +261,11 @@ def cpu_times():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--zoo', choices=('torchvision', 'timm', 'hf'), default='torchvision',
-                    help="the models: torchvision's (the default), fasterai.testing.TIMM_ZOO's, or HF_ZOO's "
-                         "(small Hugging Face transformers with dead heads and MLP units)")
+    ap.add_argument('--zoo', choices=('torchvision', 'timm', 'hf', 'llama1b'), default='torchvision',
+                    help="the models: torchvision's (the default), fasterai.testing.TIMM_ZOO's, HF_ZOO's "
+                         "(small Hugging Face transformers with dead heads and MLP units), or llama1b: a 1.1B "
+                         "Llama-style decoder (fasterai.testing.llama_decoder) in float32 and bfloat16, pruned in "
+                         "place once per tool (memory: peak over the model's own size)")
     ap.add_argument('--models', help=f"comma-separated names (default: the whole zoo; with --quick: {','.join(QUICK)})")
     ap.add_argument('--timeout', type=int, default=600,
                     help="seconds one tool may take on one model (all its calls), so that a hang shows as one")
@@ -240,7 +277,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.child: return child(*a.child)
-    zoo = {'torchvision': ZOO, 'timm': TIMM_ZOO, 'hf': HF_ZOO}[a.zoo]
+    zoo = {'torchvision': ZOO, 'timm': TIMM_ZOO, 'hf': HF_ZOO, 'llama1b': LLAMA_1B}[a.zoo]
     names = a.models.split(',') if a.models else (QUICK if a.zoo == 'torchvision' else list(zoo)[:4]) if a.quick \
         else list(zoo)
     bad = [n for n in names if n not in zoo]
@@ -262,7 +299,7 @@ def main():
     notes, rows = [], []
     for name in names:
         with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, 'model.pt')
+            path = os.path.join(tmp, name if a.zoo == 'llama1b' else 'model.pt')
             try: ndead = prepare(name, path)
             except Exception as e:
                 print(f"{name:20s} could not prepare: {type(e).__name__}: {e}", flush=True); continue
@@ -275,6 +312,19 @@ def main():
             if res.get('error'): notes.append(f"  {name} [{tool}] {res['error']}")
             elif res.get('works') and not res.get('exact'): notes.append(f"  {name} [{tool}] relative output error {res['err']:.3g}")
     if notes: print("\nFailures and wrong outputs:\n" + "\n".join(notes))
+    profile = [(n, u['stages']) for n, _, u, _ in rows if u.get('stages')]
+    if profile:   # where fasterai's time goes: Pruner(verify=False), the fastest call (check: a half model's reference)
+        keys = list(dict.fromkeys(k for _, st in profile for k in st))
+        print("\nWhere the time goes, Pruner(verify=False), fastest call, seconds per stage:")
+        print(f"{'model':20s} " + ' '.join(f"{k:>9s}" for k in keys))
+        for n, st in profile: print(f"{n:20s} " + ' '.join(f"{st.get(k, 0):9.3f}" for k in keys))
+    if a.zoo == 'llama1b':
+        for n, o, u, t in rows:
+            for tool, r in (('ours', o), ('no chk', u), ('tp', t)):
+                if r.get('peak') is not None and r.get('model_bytes'):
+                    size, peak = r['model_bytes'], r['peak']
+                    print(f"{n} [{tool}] peak memory {(size + peak) / size:.3f}x the model "
+                          f"({size / 2**30:.2f} GiB + {peak / 2**30:.2f} GiB)")
     both = [(n, o, u, t) for n, o, u, t in rows if o.get('exact') and t.get('exact')]
     print(f"\nfasterai exact on {sum(bool(o.get('exact')) for _, o, _, _ in rows)}/{len(rows)} models, Torch-Pruning on "
           f"{sum(bool(t.get('exact')) for _, _, _, t in rows)}/{len(rows)}.")
@@ -282,7 +332,9 @@ def main():
     print("Where both are exact, Torch-Pruning removes more on: " + (', '.join(more) if more else "no model"))
     if both:
         med = lambda k: statistics.median(x[k]['seconds'] / x[3]['seconds'] for x in both)
-        print(f"Median time ratio ours/theirs where both are exact: {med(1):.2f} with our check, {med(2):.2f} without")
+        worst = max(both, key=lambda x: x[2]['seconds'] / x[3]['seconds'])
+        print(f"Median time ratio ours/theirs where both are exact: {med(1):.2f} with our check, {med(2):.2f} without; "
+              f"highest without: {worst[2]['seconds'] / worst[3]['seconds']:.2f} ({worst[0]})")
 
     if not a.no_latency and a.zoo == 'torchvision':
         latency_table(['vgg16', 'resnet50'], (1,) if a.quick else (1, 32), 5 if a.quick else 12)

@@ -6,7 +6,7 @@
 __all__ = ['FRONTENDS', 'Analysis', 'layer_calls_flops', 'HandlerError', 'default_example_inputs', 'eval_mode', 'capture',
            'analyse']
 
-# %% ../../nbs/06_analysis.ipynb #64a52602
+# %% ../../nbs/06_analysis.ipynb #5e4a054b
 import inspect
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,8 +21,9 @@ from .graph import Call, ChannelGraph, Reason
 from .handlers import handler_for, handler_for_module
 import fasterai.sparse.layers, fasterai.sparse.ops, fasterai.sparse.aten   # built-in handlers register on import
 from .attention import settle_heads
+from .measure import StageClock
 
-# %% ../../nbs/06_analysis.ipynb #6cd0c4c7
+# %% ../../nbs/06_analysis.ipynb #a41417c8
 @dataclass
 class Analysis:
     "What one run of a model taught: its channel graph, its output and its FLOPs on the example inputs."
@@ -62,7 +63,7 @@ def _fingerprint(model: nn.Module) -> dict:
                   hash(b.detach().reshape(-1).contiguous().view(torch.uint8).cpu().numpy().tobytes()))
     return out
 
-# %% ../../nbs/06_analysis.ipynb #92b3180f
+# %% ../../nbs/06_analysis.ipynb #7662f5dc
 class HandlerError(RuntimeError):
     "A handler's rule failed: a bug in fasterai (or in a handler registered from outside), not in the model."
 
@@ -98,7 +99,7 @@ class _SlotInterpreter(Interpreter):
                                f"This is a bug in {whose}, not in your model: please report it with the model.") from e
         return call.out
 
-# %% ../../nbs/06_analysis.ipynb #b42f60f0
+# %% ../../nbs/06_analysis.ipynb #410f91d6
 def _freeze_shared(g: ChannelGraph, model: nn.Module):
     "Keep the channels of layers whose parameters other layers share (tied weights): shrinking one would untie them."
     users = {}
@@ -132,7 +133,7 @@ def _trace_for(model, example_inputs, leaf_modules):
                          "prunes what one trace of the model sees, so fix them in a small wrapper module "
                          "(its forward calls the model with the flag set) and prune the wrapper's model.") from e
 
-# %% ../../nbs/06_analysis.ipynb #abbc18b2
+# %% ../../nbs/06_analysis.ipynb #141a0180
 def default_example_inputs(model: nn.Module, # the model; its first parameter gives the device and dtype
                            size: int = 224, # pixels along each spatial axis, for an image model
                           ) -> tuple:
@@ -156,7 +157,7 @@ def eval_mode(model: nn.Module, # the model; every submodule gets its own traini
     finally:
         for m in training: m.training = True
 
-# %% ../../nbs/06_analysis.ipynb #b25f243a
+# %% ../../nbs/06_analysis.ipynb #ba3ce5e4
 FRONTENDS = ('auto', 'fx', 'export')
 
 def capture(model: nn.Module, # the model to capture; left as it was
@@ -184,11 +185,18 @@ def analyse(model: nn.Module, # the model to read; it is run once, in eval mode,
             example_inputs=None, # one batch shaped like real data: a tensor, or a tuple of the forward's arguments
             leaf_modules=(), # module types kept whole by the tracer (their channels are kept)
             frontend: str = 'auto', # 'fx', 'export', or 'auto': fx, and torch.export where fx fails
+            clock: StageClock = None, # times the stages 'trace' and 'analysis' (default: a silent one)
            ) -> Analysis:
     "Trace `model` and run every node's handler on `example_inputs` (guessed when None)."
     if example_inputs is None: example_inputs = default_example_inputs(model)
     example_inputs = as_inputs(example_inputs, model)
-    with caches_off(model): used, fx_graph, constants, out_spec = capture(model, example_inputs, leaf_modules, frontend)
+    clock = clock or StageClock(show=False)
+    with clock('trace'), caches_off(model):
+        used, fx_graph, constants, out_spec = capture(model, example_inputs, leaf_modules, frontend)
+    with clock('analysis'): return _run_handlers(model, example_inputs, used, fx_graph, constants, out_spec)
+
+def _run_handlers(model, example_inputs, used, fx_graph, constants, out_spec) -> Analysis:
+    "Run the captured graph on the example inputs, every node's handler on its slot maps: the `Analysis`."
     args = example_inputs if out_spec is None else pytree.tree_leaves(example_inputs)
     n_inputs = sum(n.op == 'placeholder' for n in fx_graph.nodes)
     if len(args) > n_inputs:

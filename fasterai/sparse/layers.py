@@ -8,7 +8,7 @@ __all__ = ['CONVS', 'BATCHNORMS', 'shrink_conv', 'add_to_bias', 'fold_into_conv'
            'EmbeddingHandler', 'FunctionLayer', 'function_layer', 'ConvFunctionHandler', 'LinearFunctionHandler',
            'AddmmHandler', 'BatchNormFunctionHandler', 'EmbeddingFunctionHandler']
 
-# %% ../../nbs/04_layers.ipynb #0967aef2
+# %% ../../nbs/04_layers.ipynb #cc5164fe
 from dataclasses import dataclass
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from torch.fx.node import map_arg
@@ -18,11 +18,11 @@ from .graph import Reason, Call
 from .handlers import (OpHandler, TensorLayer, register_handler, handler_for_module, index_tensor,
                                       shrink_param, arg_of, param_read, tensor_sources)
 
-# %% ../../nbs/04_layers.ipynb #63df329b
+# %% ../../nbs/04_layers.ipynb #1fc13714
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
-# %% ../../nbs/04_layers.ipynb #158d8070
+# %% ../../nbs/04_layers.ipynb #e4ce26c3
 def _weight_nonzero(w) -> np.ndarray:
     "Which kernels `(output, input)` of a conv/linear weight hold a non-zero value."
     w = w.detach()
@@ -60,13 +60,43 @@ def _seen_uniform(x: torch.Tensor, axis: int, lv, dead) -> np.ndarray:
     lv = lv.copy(); lv[idx[(xs.amax(1) != xs.amin(1)).cpu().numpy()]] = 0
     return lv
 
+def _row_blocks(w: torch.Tensor, elements: int = 2**18):
+    "Slices of whole rows of a 2-D `w`, about `elements` entries each."
+    step = max(1, elements // max(1, w.shape[1]))
+    return (w[i:i + step] for i in range(0, w.shape[0], step))
+
+def _linear_reads(w, # a Linear's weight, `(out, in)`: a view will do (transposed, say)
+                  dead_in, # per input feature: exactly zero wherever the layer reads it
+                  lv, # per input feature: how constant it is (CONST, CONST_INSIDE or 0)
+                  elements: int = 2**20, # entries per block of rows
+                 ) -> tuple:
+    """`(rows holding a non-zero, columns holding one, rows reading a live input, each row's constancy)`, a block of
+    rows at a time: no mask as large as the weight is ever made (a billion-parameter model has no room for one)."""
+    w, live = w.detach(), torch.as_tensor(~dead_in, device=w.device)
+    lv_t, const_in, all_live = torch.as_tensor(lv, device=w.device), (lv[~dead_in] > 0).any(), bool(live.all())
+    live_w = live.to(w.dtype)
+    rows, reads, consts, cols = [], [], [], None
+    for block in _row_blocks(w, elements):
+        a = block.abs()   # max |w| != 0 tests every entry in one reduction; NaN counts as non-zero
+        rows.append(a.amax(1) != 0)
+        cols = a.amax(0) if cols is None else torch.maximum(cols, a.amax(0))
+        if not all_live: reads.append(a @ live_w != 0)   # sums of |w| over live inputs: zero only if all are
+        # the least constant input each row reads (CONST when it reads none): only needed when a live input is constant
+        if const_in: consts.append(torch.where((block != 0) & live, lv_t, CONST).amin(1))
+    rows = torch.cat(rows).cpu().numpy()
+    reads = torch.cat(reads).cpu().numpy() if reads else rows
+    cols = (cols != 0).cpu().numpy() if cols is not None else np.zeros(w.shape[1], bool)
+    const = (torch.cat(consts).cpu().numpy().astype(np.int8) if const_in
+             else np.where(reads, 0, CONST).astype(np.int8))
+    return rows, cols, reads, const
+
 def _row_const(read, lv_rows, live) -> np.ndarray:
     "Constancy of each output row: CONST when it reads nothing live, else the least constant input it reads."
     if not (lv_rows[live] > 0).any():   # no live input is constant (the usual case): skip the full product
         return np.where(read.any(1), 0, CONST).astype(np.int8)
     return np.where(read, lv_rows, CONST).min(1)
 
-# %% ../../nbs/04_layers.ipynb #9c0637c9
+# %% ../../nbs/04_layers.ipynb #f28edeb6
 def shrink_conv(conv: nn.Module, # a convolution, grouped or not
                 out_keep=None, # output channels to keep (None: all)
                 in_keep=None, # input channels to keep, global indices (None: all)
@@ -95,7 +125,7 @@ def shrink_conv(conv: nn.Module, # a convolution, grouped or not
     conv.out_channels, conv.in_channels, conv.groups = len(out_keep), len(groups) * int(counts[0]), len(groups)
     return conv
 
-# %% ../../nbs/04_layers.ipynb #8000525b
+# %% ../../nbs/04_layers.ipynb #55d8e435
 @torch.no_grad()
 def add_to_bias(layer: nn.Module, # a conv or Linear
                 delta: torch.Tensor, # one value per output row, added to the bias (created when absent)
@@ -118,7 +148,7 @@ def fold_into_conv(conv: nn.Module, # a convolution, grouped or not
     same_group = (torch.arange(W.shape[0], device=W.device)[:, None] // cout_g) == (idx[None] // cin_g)
     add_to_bias(conv, (Wsum.index_select(1, idx % cin_g) * same_group) @ values.detach().to(W.device, torch.float64))
 
-# %% ../../nbs/04_layers.ipynb #4fc44d91
+# %% ../../nbs/04_layers.ipynb #14ab5776
 def conv_rule(g, # the `ChannelGraph`
               call, # the executed call: its first argument is the input
               owner: str, # the layer's name in the graph
@@ -208,7 +238,7 @@ class ConvHandler(OpHandler):
                      ):
         return (module.in_channels, *[size] * len(module.kernel_size))
 
-# %% ../../nbs/04_layers.ipynb #df654458
+# %% ../../nbs/04_layers.ipynb #8c9beb4a
 @torch.no_grad()
 def shrink_linear(lin: nn.Linear, # the Linear layer
                   out_keep=None, # output units to keep (None: all)
@@ -237,11 +267,10 @@ def linear_rule(g, # the `ChannelGraph`
     x, xr = call.sargs[0], call.args[0]
     ins, zin, lv = g.along(x, -1, weight.shape[1])
     lv = _seen_uniform(xr, -1, lv, zin)
-    nz, bz = _weight_nonzero(weight), _is_zero(bias, weight.shape[0], True)
-    read = nz & ~zin[None]
-    outs = g.producer(owner, weight.shape[0], module); g.zero_rows[owner] = ~nz.any(1)
-    g.dim(owner, 'in', ins); g.use(ins, zin | ~nz.any(0), owner, lv, _centre(xr, -1) if foldable else None)
-    return g.slotmap(outs, ~read.any(1) & bz, call.out.ndim - 1, call.out.ndim, _row_const(read, lv, ~zin))
+    (rows, cols, reads, const), bz = _linear_reads(weight, zin, lv), _is_zero(bias, weight.shape[0], True)
+    outs = g.producer(owner, weight.shape[0], module); g.zero_rows[owner] = ~rows
+    g.dim(owner, 'in', ins); g.use(ins, zin | ~cols, owner, lv, _centre(xr, -1) if foldable else None)
+    return g.slotmap(outs, ~reads & bz, call.out.ndim - 1, call.out.ndim, const)
 
 class LinearHandler(OpHandler):
     "Linear layers: consume the last axis, produce fresh units along it."
@@ -280,7 +309,7 @@ class LinearHandler(OpHandler):
                      ):
         return (module.in_features,)
 
-# %% ../../nbs/04_layers.ipynb #0b0c841d
+# %% ../../nbs/04_layers.ipynb #84145250
 def bn_keeps_zero(bn: nn.Module, # a BatchNorm
                  ) -> np.ndarray:
     "Channels where this BatchNorm maps an exact zero to an exact zero, in eval and in train mode."
@@ -321,7 +350,7 @@ class BatchNormHandler(OpHandler):
 
 for _handler in (ConvHandler, LinearHandler, BatchNormHandler): register_handler(_handler)
 
-# %% ../../nbs/04_layers.ipynb #c1a76abe
+# %% ../../nbs/04_layers.ipynb #073b9b68
 def embedding_rule(g, # the `ChannelGraph`
                    call, # the executed call: its first argument holds the indices
                    owner: str, # the layer's name in the graph
@@ -329,7 +358,9 @@ def embedding_rule(g, # the `ChannelGraph`
                    weight: torch.Tensor, # the table, `(entries, channels)`
                   ):
     "The analysis of a table lookup: fresh output channels along the last axis, zero where their column is."
-    nz = (weight.detach() != 0).any(0).cpu().numpy()
+    nz = torch.zeros(weight.shape[1], dtype=torch.bool, device=weight.device)
+    for block in _row_blocks(weight.detach()): nz |= (block != 0).any(0)   # a vocabulary-sized mask would not fit
+    nz = nz.cpu().numpy()
     outs = g.producer(owner, weight.shape[1], module); g.zero_rows[owner] = ~nz
     return g.slotmap(outs, ~nz, call.out.ndim - 1, call.out.ndim, np.where(nz, 0, CONST))
 
@@ -353,7 +384,7 @@ class EmbeddingHandler(OpHandler):
 
 register_handler(EmbeddingHandler)
 
-# %% ../../nbs/04_layers.ipynb #0b4b8d50
+# %% ../../nbs/04_layers.ipynb #bae6dee9
 def _recompute(nodes, values: dict):
     "Run the nodes computing a tensor from attribute reads, with the reads' values replaced by `values`."
     env = dict(values)

@@ -5,8 +5,7 @@
 # %% auto #0
 __all__ = ['Pruner']
 
-# %% ../../nbs/12_pruner.ipynb #733ef9b8
-import time
+# %% ../../nbs/12_pruner.ipynb #de05f880
 from contextlib import nullcontext
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -15,14 +14,14 @@ from .trace import as_inputs, refuse_torchscript, caches_off
 from .analysis import Analysis, analyse, default_example_inputs, eval_mode, FRONTENDS
 from .plan import decide, fold_level
 from .surgery import apply_plan
-from .measure import n_params, max_abs_diff, output_tolerance, run_checked, is_half
+from .measure import n_params, max_abs_diff, output_tolerance, run_checked, is_half, StageClock
 from .report import make_report
 from .copies import working_copy, unshare, bake_masks, shape_copy
 from .legacy import LayerHelpers
 from .graph import Reason
 from .attention import keep_heads
 
-# %% ../../nbs/12_pruner.ipynb #6020a31e
+# %% ../../nbs/12_pruner.ipynb #73db6d6a
 class _HeadsBroke(RuntimeError):
     "The pruned model fails its check after heads were removed: its forward reads a head count we did not update."
 
@@ -35,10 +34,11 @@ class Pruner(LayerHelpers):
                  round_to:int=1, # keep a few dead channels so that every width stays a multiple of this
                  constants:str='exact', # fold constants where 'exact', at zero-padded borders too ('approx'), or 'keep'
                  frontend:str='auto', # the graph: 'fx', 'export' (torch.export's), 'auto' (fx; export where it fails)
+                 progress:bool=None, # a line per stage on stderr: None once a call has run 2 s, True always, False no
                 ):
         fold_level(constants)                                    # a bad mode fails here, not after copying a model
         if frontend not in FRONTENDS: raise ValueError(f"frontend must be one of {FRONTENDS}, got {frontend!r}")
-        store_attr('example_inputs,verify,round_to,constants,frontend')
+        store_attr('example_inputs,verify,round_to,constants,frontend,progress')
         self.leaf_modules, self.analysis, self.plan, self.report = tuple(leaf_modules), None, None, None
 
     @property
@@ -60,22 +60,23 @@ class Pruner(LayerHelpers):
             return analysis.inputs
         return example_inputs if example_inputs is not None else self.example_inputs
 
-    def _analysed(self, work, inputs, analysis) -> Analysis:
+    def _analysed(self, work, inputs, analysis, clock) -> Analysis:
         if analysis is not None: return analysis
         inputs = as_inputs(inputs, work) if inputs is not None else default_example_inputs(work)
-        return analyse(work, inputs, self.leaf_modules, self.frontend)
+        return analyse(work, inputs, self.leaf_modules, self.frontend, clock)
 
-    def _rebuild(self, model, pruned, plan, analysis, inplace, check, reference) -> tuple:
+    def _rebuild(self, model, pruned, plan, analysis, inplace, check, reference, clock) -> tuple:
         "Surgery on `pruned` and, if `check`, the output check: (FLOPs after, max output difference)."
-        apply_plan(pruned, plan)
-        if not inplace: unshare(pruned, model)
+        with clock('surgery'):
+            apply_plan(pruned, plan)
+            if not inplace: unshare(pruned, model)
         diff, other = None, bool(analysis.other_flops)
         # layer FLOPs follow from the new shapes; other ops (attention, say) are counted by running the pruned model
         flops_after = None if other else analysis.layer_flops(pruned)
         if not check: return flops_after, diff
         heads = any(h.after < h.before for h in plan.heads or ()) and not inplace
         try:
-            with FlopCounterMode(display=False) if other else nullcontext() as counter:
+            with clock('check'), FlopCounterMode(display=False) if other else nullcontext() as counter:
                 out = run_checked(pruned, analysis.inputs)
         except Exception as e:
             if heads: raise _HeadsBroke(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
@@ -98,26 +99,30 @@ class Pruner(LayerHelpers):
                    ) -> nn.Module:
         "A pruned copy of `model` (or `model` itself, pruned, if `inplace`). What was done is in `self.report`."
         inputs = self._start(model, example_inputs, analysis)
-        t0 = time.perf_counter()
-        pruned = bake_masks(model) if inplace else working_copy(model)
+        clock = StageClock(self.progress)
+        with clock('copy'): pruned = bake_masks(model) if inplace else working_copy(model)
         # in place or not, a failure leaves every training flag as it was; no key/value caches in the outputs
         with eval_mode(pruned), caches_off(pruned):
-            analysis = self._analysed(pruned, inputs, analysis)
-            plan = decide(analysis.graph, self.round_to, self.constants)
+            analysis = self._analysed(pruned, inputs, analysis, clock)
+            with clock('plan'): plan = decide(analysis.graph, self.round_to, self.constants)
             check = self.verify or not plan.exact             # an approximate fold is always measured
-            reference = ((run_checked(pruned, analysis.inputs) if is_half(pruned) else analysis.output)
-                         if check else None)
+            reference = None
+            if check:   # a half-precision model is compared in float32: its reference is run for that
+                with clock('check'):
+                    reference = run_checked(pruned, analysis.inputs) if is_half(pruned) else analysis.output
             before = n_params(pruned)
-            try: flops_after, diff = self._rebuild(model, pruned, plan, analysis, inplace, check, reference)
+            try: flops_after, diff = self._rebuild(model, pruned, plan, analysis, inplace, check, reference, clock)
             except _HeadsBroke as e:   # the forward reads a head count we do not update: keep heads, prune the rest
                 keep_heads(analysis.graph, Reason('head_count', f"the forward no longer runs with fewer heads ({e}): "
                                                   "it reads a head count or width fasterai does not update"))
-                plan, pruned = decide(analysis.graph, self.round_to, self.constants), working_copy(model)
+                plan = decide(analysis.graph, self.round_to, self.constants)
+                with clock('copy'): pruned = working_copy(model)
                 with eval_mode(pruned), caches_off(pruned):
-                    flops_after, diff = self._rebuild(model, pruned, plan, analysis, inplace, check, reference)
+                    flops_after, diff = self._rebuild(model, pruned, plan, analysis, inplace, check, reference, clock)
         self.analysis, self.plan = analysis, plan
-        self.report = make_report(analysis.graph, plan, (before, n_params(pruned)), (analysis.flops, flops_after),
-                                  diff, time.perf_counter() - t0, frontend=analysis.frontend)
+        with clock('report'):
+            self.report = make_report(analysis.graph, plan, (before, n_params(pruned)), (analysis.flops, flops_after),
+                                      diff, clock.total, frontend=analysis.frontend, stages=clock.times)
         return pruned
 
     def dry_run(self,
@@ -127,14 +132,15 @@ class Pruner(LayerHelpers):
                ) -> tuple:
         "`(plan, report)`: what `prune_model` would remove and why, with parameters and FLOPs after, pruning nothing."
         inputs = self._start(model, example_inputs, analysis)
-        t0 = time.perf_counter()
+        clock = StageClock(self.progress)
         if analysis is None:   # analysed on a copy, as prune_model does: a forward's side effects stay off the model
-            analysis = self._analysed(working_copy(model), inputs, None)
-        plan = decide(analysis.graph, self.round_to, self.constants)
-        shadow = apply_plan(bake_masks(shape_copy(model)), plan)
+            with clock('copy'): work = working_copy(model)
+            analysis = self._analysed(work, inputs, None, clock)
+        with clock('plan'): plan = decide(analysis.graph, self.round_to, self.constants)
+        with clock('surgery'): shadow = apply_plan(bake_masks(shape_copy(model)), plan)
         flops_after = None if analysis.other_flops else analysis.layer_flops(shadow)
         self.analysis, self.plan = analysis, plan
         self.report = make_report(analysis.graph, plan, (n_params(model), n_params(shadow)),
-                                  (analysis.flops, flops_after), None, time.perf_counter() - t0, dry_run=True,
-                                  frontend=analysis.frontend)
+                                  (analysis.flops, flops_after), None, clock.total, dry_run=True,
+                                  frontend=analysis.frontend, stages=clock.times)
         return plan, self.report

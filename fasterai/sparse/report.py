@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['PruneReport', 'make_report']
 
-# %% ../../nbs/10_report.ipynb #0b8db634
+# %% ../../nbs/10_report.ipynb #c1df7ed3
 from collections import Counter
 from dataclasses import dataclass
 import numpy as np
 from .graph import ChannelGraph, Reason
 
-# %% ../../nbs/10_report.ipynb #88abfcc6
+# %% ../../nbs/10_report.ipynb #0f47f6f0
 @dataclass
 class PruneReport:
     "What `Pruner.prune_model` did (or, for a dry run, would do), per layer dimension and in total."
@@ -28,6 +28,7 @@ class PruneReport:
     dry_run: bool = False # True: nothing was pruned, the numbers say what pruning would give
     frontend: str = 'fx'  # what captured the model's graph: 'fx' (torch.fx) or 'export' (torch.export)
     heads: list = None    # per attention module: dicts module, before, after, kv_before, kv_after, kept_live
+    stages: dict = None   # seconds per stage of the call: copy, trace, analysis, plan, surgery, check, report
     @property
     def removed_fraction(self) -> float: return 1 - self.params_after / max(self.params_before, 1)
     def to_records(self) -> list:
@@ -47,14 +48,16 @@ class PruneReport:
         if self.max_abs_diff is not None:
             lines.append(f"max |output difference| {self.max_abs_diff:.3g}" +
                          ("" if self.exact else " (constants folded approximately)"))
-        lines.append(f"{self.seconds:.2f}s, graph by torch.{self.frontend}" +
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in (self.stages or {}).items())
+        lines.append(f"time: {self.seconds:.2f}s" + (f" ({stages})" if stages else "") +
+                     f", graph by torch.{self.frontend}" +
                      (" (dry run: nothing was pruned)" if self.dry_run else ""))
         lines += [f"kept {n} channel(s): {why}" for why, n in self.kept.items()]
         lines += [_head_line(h) for h in self.heads or () if h['after'] < h['before'] or h['kept_live']]
         return "\n".join(lines)
     __repr__ = __str__
 
-# %% ../../nbs/10_report.ipynb #4d32c9af
+# %% ../../nbs/10_report.ipynb #bff3cdf7
 _COUPLED = Reason('coupled', "coupled to a live channel")
 
 def _head_line(h: dict) -> str:
@@ -103,6 +106,7 @@ def make_report(graph: ChannelGraph, # the analysed channel graph
                 seconds: float = 0., # time taken
                 dry_run: bool = False, # True when nothing was pruned
                 frontend: str = 'fx', # what captured the graph: 'fx' or 'export'
+                stages: dict = None, # seconds per stage, from the call's `StageClock`
                ) -> PruneReport:
     "The `PruneReport` of `plan` on `graph`, with the measurements given."
     root = graph.roots(); layers = []
@@ -122,4 +126,5 @@ def make_report(graph: ChannelGraph, # the analysed channel graph
                            why='; '.join(dict.fromkeys(map(str, why))),
                            codes=dict(Counter(w.code for w in why))))
     return PruneReport(layers, _count(plan.kept_dead.values()), _count(graph.frozen.values()), *params, *flops,
-                       diff, plan.exact, seconds, dry_run, frontend, _heads(graph, plan, root, removed))
+                       diff, plan.exact, seconds, dry_run, frontend, _heads(graph, plan, root, removed),
+                       stages)
