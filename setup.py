@@ -28,6 +28,8 @@ setup(
         # timm and transformers give the test zoos (random weights, nothing downloaded); never the core's.
         "dev": ["fasterai[vision,docs,export]", f"nbdev=={_pins['nbdev']}", "pytest", "hypothesis", "selenium==4.51.0",
                 f"timm=={_pins['timm']}", f"transformers=={_pins['transformers']}"],
+        # PruneReport.plot and the command line's --plot: the widths before and after, drawn.
+        "plot": ["matplotlib"],
         # fasterai.sparse.deploy.export_model to .onnx (torch's dynamo exporter) and its check with onnxruntime.
         "export": ["onnx", "onnxscript", "onnxruntime"],
         # `python docs/build.py`: the site from nbs/ into _docs/. nbclient + ipykernel execute the

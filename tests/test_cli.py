@@ -81,7 +81,7 @@ def bad_files(tmp_path):
     torch.save({k + '_x': v for k, v in m.state_dict().items()}, tmp_path/'keys.pt')
     with warnings.catch_warnings():
         warnings.simplefilter('ignore'); torch.jit.save(torch.jit.script(m), tmp_path/'ts.pt')
-    (tmp_path/'exists-pruned.pt').write_text('an earlier result')
+    (tmp_path/'exists-pruned.pt').write_text('an earlier result'); (tmp_path/'earlier.png').write_text('a plot')
 
 BAD_INPUT = [   # arguments, what the one line must say
     (('prune', 'resnt18'), 'did you mean resnet18'),
@@ -104,6 +104,8 @@ BAD_INPUT = [   # arguments, what the one line must say
     (('prune', 'exists', '-o', 'exists-pruned.pt'), '--force'),
     (('prune', 'resnet18', '-o', 'exists-pruned.pt'), '--force'),
     (('prune', 'resnet18', '--export', 'out.txt'), '.pt2'),
+    (('prune', 'resnet18', '--plot', 'widths.txt'), '.png'),
+    (('prune', 'resnet18', '--plot', 'earlier.png'), '--force'),
 ]
 
 @pytest.mark.parametrize('args, message', BAD_INPUT, ids=[' '.join(a) for a, _ in BAD_INPUT])
@@ -122,6 +124,12 @@ def test_force_replaces(tmp_path):
     r = run('prune', 'resnet18', *SMALL, '-o', str(tmp_path/'r.pt'), '--force')
     assert r.returncode == 0, r.stderr
     assert (tmp_path/'r.pt').read_bytes()[:2] == b'PK'   # a torch.save zip file now
+
+def test_plot(tmp_path):
+    "--plot FILE draws the report: a PNG (or SVG) beside the pruned model, named in the output."
+    r = run('prune', 'resnet18', *SMALL, '-o', str(tmp_path/'r.pt'), '--plot', str(tmp_path/'w.svg'))
+    assert r.returncode == 0, r.stderr
+    assert 'w.svg' in r.stdout and (tmp_path/'w.svg').read_text().lstrip().startswith('<?xml')
 
 def test_weights_only_constants(tmp_path):
     "--weights-only leaves constant channels: folded where exact by default, all of them with --constants approx."

@@ -5,13 +5,14 @@
 # %% auto #0
 __all__ = ['PruneReport', 'make_report']
 
-# %% ../../nbs/10_report.ipynb #c1df7ed3
+# %% ../../nbs/10_report.ipynb #57775f6e
 from collections import Counter
 from dataclasses import dataclass
 import numpy as np
+from fastcore.basics import patch
 from .graph import ChannelGraph, Reason
 
-# %% ../../nbs/10_report.ipynb #0f47f6f0
+# %% ../../nbs/10_report.ipynb #dc993dda
 @dataclass
 class PruneReport:
     "What `Pruner.prune_model` did (or, for a dry run, would do), per layer dimension and in total."
@@ -57,7 +58,7 @@ class PruneReport:
         return "\n".join(lines)
     __repr__ = __str__
 
-# %% ../../nbs/10_report.ipynb #bff3cdf7
+# %% ../../nbs/10_report.ipynb #49b86b9a
 _COUPLED = Reason('coupled', "coupled to a live channel")
 
 def _head_line(h: dict) -> str:
@@ -128,3 +129,38 @@ def make_report(graph: ChannelGraph, # the analysed channel graph
     return PruneReport(layers, _count(plan.kept_dead.values()), _count(graph.frozen.values()), *params, *flops,
                        diff, plan.exact, seconds, dry_run, frontend, _heads(graph, plan, root, removed),
                        stages)
+
+# %% ../../nbs/10_report.ipynb #6f3c939c
+def _plt():
+    "matplotlib's pyplot, or an error that says how to install it."
+    try: import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise ImportError("PruneReport.plot needs matplotlib: pip install 'fasterai[plot]'") from e
+    return plt
+
+@patch
+def plot(self: PruneReport,
+         path=None, # where to save the figure (its suffix picks the format: .png, .svg, .pdf); None: only return it
+         max_layers: int = 80, # at most this many layers drawn, the ones that changed first
+        ):
+    "A figure: each layer's output width before and after, and parameters and FLOPs after as fractions of before."
+    plt = _plt()
+    rows = [r for r in self.layers if r['dim'] in ('out', 'chan')]
+    if len(rows) > max_layers:   # the layers that changed first, then unchanged ones; drawn in model order
+        shown = set(sorted(range(len(rows)), key=lambda i: rows[i]['after'] == rows[i]['before'])[:max_layers])
+        rows = [r for i, r in enumerate(rows) if i in shown]
+    fig, (ax, tot) = plt.subplots(1, 2, figsize=(max(6., 0.18 * len(rows) + 3.5), 3.6),
+                                  gridspec_kw=dict(width_ratios=[max(len(rows), 4), 3]), layout='constrained')
+    x = range(len(rows))
+    ax.bar(x, [r['before'] for r in rows], color='#c6dbef', label='before')
+    ax.bar(x, [r['after'] for r in rows], color='#2171b5', label='after')
+    ax.set_xticks(list(x), [r['layer'] for r in rows], rotation=90, fontsize=6 if len(rows) > 30 else 8)
+    ax.set_ylabel('output channels'); ax.legend(frameon=False)
+    ax.set_title('would be' if self.dry_run else 'pruned', loc='left', fontsize=10)
+    names, ratios = ['parameters'], [self.params_after / max(self.params_before, 1)]
+    if self.flops_after is not None: names.append('FLOPs'); ratios.append(self.flops_after / max(self.flops_before, 1))
+    tot.bar(names, [1] * len(names), color='#c6dbef'); tot.bar(names, ratios, color='#2171b5')
+    for i, v in enumerate(ratios): tot.text(i, v, f"{v:.1%}", ha='center', va='bottom', fontsize=9)
+    tot.set_ylim(0, 1.12); tot.set_ylabel('after / before')
+    if path is not None: fig.savefig(path, dpi=150)
+    return fig
