@@ -2,8 +2,11 @@
 
 d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_url': '', 'lib_path': 'fasterai'},
   'syms': { 'fasterai.cli': { 'fasterai.cli.CLIError': ('cli.html#clierror', 'fasterai/cli.py'),
+                              'fasterai.cli._Count': ('cli.html#_count', 'fasterai/cli.py'),
+                              'fasterai.cli._Count.render': ('cli.html#_count.render', 'fasterai/cli.py'),
                               'fasterai.cli._flops': ('cli.html#_flops', 'fasterai/cli.py'),
                               'fasterai.cli._load_weights': ('cli.html#_load_weights', 'fasterai/cli.py'),
+                              'fasterai.cli._log': ('cli.html#_log', 'fasterai/cli.py'),
                               'fasterai.cli._parse_shape': ('cli.html#_parse_shape', 'fasterai/cli.py'),
                               'fasterai.cli._parser': ('cli.html#_parser', 'fasterai/cli.py'),
                               'fasterai.cli._save_plot': ('cli.html#_save_plot', 'fasterai/cli.py'),

@@ -6,13 +6,14 @@
 __all__ = ['PLOT_FORMATS', 'CLIError', 'build_model', 'load_pretrained', 'example_batch', 'load_model', 'progress', 'step',
            'prepare', 'writable', 'prune_command', 'report_command', 'latency', 'bench_command', 'main']
 
-# %% ../nbs/17_cli.ipynb #f21a6dad
+# %% ../nbs/17_cli.ipynb #903b4aa0
 import argparse, copy, difflib, importlib.util, statistics, sys, time, zipfile
 from contextlib import contextmanager
 from pathlib import Path
 import torch, torch.nn as nn
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, BarColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TextColumn, BarColumn, TimeElapsedColumn, ProgressColumn
+from rich.text import Text
 from .sparse.analysis import analyse, FRONTENDS
 from .sparse.trace import caches_off
 from .sparse.sparsifier import zero_channels, weakest_channels, CRITERIA, CONTEXTS
@@ -22,7 +23,7 @@ from .sparse.pruner import Pruner
 from .sparse.checkpoint import save_pruned
 from .sparse.deploy import fold_batchnorm, export_model
 
-# %% ../nbs/17_cli.ipynb #d3ff8e2d
+# %% ../nbs/17_cli.ipynb #59c36dd4
 class CLIError(Exception):
     "A problem with the command line's input: printed as one line, exit code 2."
 
@@ -132,24 +133,31 @@ def load_model(spec: str, weights=None, trust_pickle: bool = False) -> nn.Module
     if not isinstance(obj, nn.Module): raise CLIError(f"{spec} holds a {type(obj).__name__}, not a torch.nn.Module")
     return obj
 
-# %% ../nbs/17_cli.ipynb #e3442bd8
+# %% ../nbs/17_cli.ipynb #7ef1a1f1
+class _Count(ProgressColumn):
+    "done/total for a counted task; nothing for a step of unknown length."
+    def render(self, task): return Text('' if task.total is None else f"{task.completed:.0f}/{task.total:.0f}")
+
 @contextmanager
 def progress(enabled: bool = True):
-    "A rich progress display on stderr that vanishes when done, and is off when stderr is not a terminal."
+    "A rich display on stderr that vanishes when done; where stderr is not a terminal, one line per finished step."
     console = Console(stderr=True)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console, transient=True,
-                  disable=not (enabled and console.is_terminal)) as p:
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), _Count(), TimeElapsedColumn(),
+                  console=console, transient=True, disable=not (enabled and console.is_terminal)) as p:
+        p.log_steps = enabled and not console.is_terminal   # a log gets a line per step instead
         yield p
+
+def _log(p: Progress, description: str, seconds: float):
+    if getattr(p, 'log_steps', False): print(f"fasterai: {description} ({seconds:.1f}s)", file=sys.stderr, flush=True)
 
 @contextmanager
 def step(p: Progress, description: str):
-    "One indeterminate step shown in progress display `p`."
-    task = p.add_task(description, total=None)
+    "One step of unknown length, shown in progress display `p` (or logged with its time when it ends)."
+    task, t0 = p.add_task(description, total=None), time.perf_counter()
     try: yield
-    finally: p.remove_task(task)
+    finally: p.remove_task(task); _log(p, description, time.perf_counter() - t0)
 
-# %% ../nbs/17_cli.ipynb #b91a2cfc
+# %% ../nbs/17_cli.ipynb #415e298c
 _DTYPES = {'float32': torch.float32, 'float64': torch.float64, 'float16': torch.float16, 'bfloat16': torch.bfloat16}
 
 def _parse_shape(s: str) -> tuple:
@@ -299,7 +307,8 @@ def latency(model: nn.Module, x, repeats: int, warmup: int, p: Progress = None, 
             if x.device.type == 'cuda': torch.cuda.synchronize()
             if i >= warmup: times.append(time.perf_counter() - t0)
             if task is not None: p.advance(task)
-    if task is not None: p.remove_task(task)
+    if task is not None: p.remove_task(task); _log(p, f"{label}: median {statistics.median(times) * 1e3:.2f} ms",
+                                                    sum(times))
     return statistics.median(times)
 
 def bench_command(args) -> int:
@@ -320,7 +329,7 @@ def bench_command(args) -> int:
     for bs, t0, t1 in rows: print(f"{bs:6d}{t0*1e3:14.2f}{t1*1e3:12.2f}{t1/t0:8.3f}")
     return 0
 
-# %% ../nbs/17_cli.ipynb #0384bd81
+# %% ../nbs/17_cli.ipynb #87185d5b
 def _parser():
     p = argparse.ArgumentParser(prog='fasterai',
                                 description="Make trained networks physically smaller: remove dead channels exactly. "
@@ -409,5 +418,5 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2 if isinstance(e, CLIError) else 1
 
-# %% ../nbs/17_cli.ipynb #7bfbc405
+# %% ../nbs/17_cli.ipynb #dbb8d2a7
 if __name__ == '__main__': sys.exit(main())   # `python -m fasterai.cli`: the same command without the console script

@@ -125,6 +125,16 @@ def test_force_replaces(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (tmp_path/'r.pt').read_bytes()[:2] == b'PK'   # a torch.save zip file now
 
+def test_progress_in_a_log(tmp_path):
+    "Piped (not a terminal): one line per step with its time on stderr, no escape codes; --quiet: none."
+    r = run('prune', 'resnet18', '--input-shape', '3,64,64', '-o', str(tmp_path/'r.pt'))
+    assert r.returncode == 0, r.stderr
+    steps = [l for l in r.stderr.splitlines() if l.startswith('fasterai: ')]
+    assert [l.split(' (')[0] for l in steps][-2:] == ['fasterai: pruning', f"fasterai: saving {tmp_path/'r.pt'}"], steps
+    assert all(l.endswith('s)') for l in steps) and '\x1b' not in r.stderr
+    quiet = run('prune', 'resnet18', *SMALL, '-o', str(tmp_path/'q.pt'))
+    assert quiet.returncode == 0 and quiet.stderr.strip() == '', quiet.stderr
+
 def test_plot(tmp_path):
     "--plot FILE draws the report: a PNG (or SVG) beside the pruned model, named in the output."
     r = run('prune', 'resnet18', *SMALL, '-o', str(tmp_path/'r.pt'), '--plot', str(tmp_path/'w.svg'))
