@@ -6,7 +6,7 @@
 __all__ = ['PLOT_FORMATS', 'CLIError', 'build_model', 'load_pretrained', 'example_batch', 'load_model', 'progress', 'step',
            'prepare', 'writable', 'prune_command', 'report_command', 'latency', 'bench_command', 'main']
 
-# %% ../nbs/17_cli.ipynb #903b4aa0
+# %% ../nbs/17_cli.ipynb #f628608f
 import argparse, copy, difflib, importlib.util, statistics, sys, time, zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +23,7 @@ from .sparse.pruner import Pruner
 from .sparse.checkpoint import save_pruned
 from .sparse.deploy import fold_batchnorm, export_model
 
-# %% ../nbs/17_cli.ipynb #59c36dd4
+# %% ../nbs/17_cli.ipynb #f709ecf0
 class CLIError(Exception):
     "A problem with the command line's input: printed as one line, exit code 2."
 
@@ -89,21 +89,48 @@ def load_pretrained(path: Path) -> nn.Module:
     except CLIError: raise
     except Exception as e: raise CLIError(f"cannot load {path} with transformers: {str(e).splitlines()[0]}")
 
+def _exported_batch(model, shape, args, device) -> torch.Tensor:
+    """A random batch for an exported program: the shape it was exported with; the batch size of `--batch` if the
+    program takes it (a dynamic batch), else its own, which must be 1 (fasterai prunes on one sample)."""
+    dtype = _DTYPES[args.dtype]
+    x = torch.randn(args.batch, *shape[1:], device=device, dtype=dtype)
+    try:
+        with torch.no_grad(): model(x); model(x[:1])
+        return x
+    except Exception:
+        if shape[0] != 1:
+            raise CLIError(f"{args.model} was exported for batches of exactly {shape[0]}: export it with a batch of 1 "
+                           "or a dynamic batch (torch.export.Dim) to prune it")
+        args.batch = 1   # the summary then says the comparison ran on one sample
+        return torch.randn(*shape, device=device, dtype=dtype)
+
 def example_batch(model: nn.Module, # the model to feed
                   args, # the parsed command line: batch, input shape, device, dtype
                  ) -> torch.Tensor:
     """A random batch for `model`: token ids for a language model (a `config` with `vocab_size`: `--input-shape` is
     then the sequence length, 16 by default), else values of `--input-shape`."""
     device, shape = torch.device(args.device), _parse_shape(args.input_shape)
+    exported = getattr(model, 'meta', {}).get('fasterai_input_shape') if isinstance(model, torch.fx.GraphModule) else None
+    if exported is not None: return _exported_batch(model, exported, args, device)
     vocab = getattr(getattr(model, 'config', None), 'vocab_size', None)
     if isinstance(vocab, int) and not hasattr(model.config, 'num_channels'):
         length = shape[0] if len(shape) == 1 else 16
         return torch.randint(0, vocab, (args.batch, length), device=device)
     return torch.randn(args.batch, *shape, device=device, dtype=_DTYPES[args.dtype])
 
+def _exported_module(path: Path, spec: str) -> nn.Module:
+    "The module of a `torch.export` program file (`.pt2`), which remembers the input shape it was exported with."
+    try: ep = torch.export.load(path)   # a graph and its tensors: no Python code of the file's author runs
+    except Exception as e: raise CLIError(f"cannot read {spec} with torch.export.load: {_first_line(e)}")
+    module, (args, _) = ep.module(), (ep.example_inputs or ((), {}))
+    if args and isinstance(args[0], torch.Tensor): module.meta['fasterai_input_shape'] = tuple(args[0].shape)
+    return module
+
+def _first_line(e: Exception) -> str: return (str(e).splitlines() or [type(e).__name__])[0]
+
 def load_model(spec: str, weights=None, trust_pickle: bool = False) -> nn.Module:
     """The model named by `spec`: a file holding a whole pickled `nn.Module` (unpickled only with `trust_pickle`), a
-    Hugging Face folder, or a torchvision architecture name."""
+    `torch.export` program (`.pt2`), a Hugging Face folder, or a torchvision architecture name."""
     path = Path(spec)
     if not path.exists():
         if '/' in spec or spec.endswith(('.pt', '.pth', '.pt2')): raise CLIError(f"model file not found: {spec}")
@@ -118,22 +145,21 @@ def load_model(spec: str, weights=None, trust_pickle: bool = False) -> nn.Module
             raise CLIError(f"{spec} is a TorchScript model: fasterai needs the Python model "
                            "(save it with torch.save(model, path))")
         if any(n.endswith('serialized_exported_program.json') or 'models/model.json' in n for n in names):
-            raise CLIError(f"{spec} is a torch.export program: fasterai needs the Python model "
-                           "(save it with torch.save(model, path))")
+            return _exported_module(path, spec)
     if not trust_pickle:
         obj = _weights_only(path, spec, "holds a whole pickled model: unpickling it runs code from the file. If you "
                             "trust it, pass --trust-pickle")
     else:
         try: obj = torch.load(path, map_location='cpu', weights_only=False)   # the user's own pickle, trusted
         except Exception as e:
-            raise CLIError(f"cannot read {spec} with torch.load: {(str(e).splitlines() or [type(e).__name__])[0]}")
+            raise CLIError(f"cannot read {spec} with torch.load: {_first_line(e)}")
     if isinstance(obj, dict):
         raise CLIError(f"{spec} holds only weights (a state_dict): name the architecture and pass the file "
                        f"as --weights, e.g. `fasterai prune resnet18 --weights {spec}`")
     if not isinstance(obj, nn.Module): raise CLIError(f"{spec} holds a {type(obj).__name__}, not a torch.nn.Module")
     return obj
 
-# %% ../nbs/17_cli.ipynb #7ef1a1f1
+# %% ../nbs/17_cli.ipynb #8afd8d61
 class _Count(ProgressColumn):
     "done/total for a counted task; nothing for a step of unknown length."
     def render(self, task): return Text('' if task.total is None else f"{task.completed:.0f}/{task.total:.0f}")
@@ -157,7 +183,7 @@ def step(p: Progress, description: str):
     try: yield
     finally: p.remove_task(task); _log(p, description, time.perf_counter() - t0)
 
-# %% ../nbs/17_cli.ipynb #415e298c
+# %% ../nbs/17_cli.ipynb #ad804d69
 _DTYPES = {'float32': torch.float32, 'float64': torch.float64, 'float16': torch.float16, 'bfloat16': torch.bfloat16}
 
 def _parse_shape(s: str) -> tuple:
@@ -179,8 +205,8 @@ def prepare(args, # the parsed command line
     except Exception as e: raise CLIError(f"device {args.device!r} is not available: {str(e).splitlines()[0]}")
     torch.manual_seed(args.seed)
     with step(p, f"building {args.model}"):
-        model = load_model(args.model, args.weights, args.trust_pickle).to(device=device,
-                                                                           dtype=_DTYPES[args.dtype]).eval()
+        model = load_model(args.model, args.weights, args.trust_pickle).to(device=device, dtype=_DTYPES[args.dtype])
+        for m in model.modules(): m.training = False   # model.eval(), which an exported program's module refuses
     x = example_batch(model, args)
     with step(p, "tracing and analysing channels"):
         try: analysis = analyse(model, (x[:1],), frontend=args.frontend)
@@ -329,7 +355,7 @@ def bench_command(args) -> int:
     for bs, t0, t1 in rows: print(f"{bs:6d}{t0*1e3:14.2f}{t1*1e3:12.2f}{t1/t0:8.3f}")
     return 0
 
-# %% ../nbs/17_cli.ipynb #87185d5b
+# %% ../nbs/17_cli.ipynb #8c7c7a76
 def _parser():
     p = argparse.ArgumentParser(prog='fasterai',
                                 description="Make trained networks physically smaller: remove dead channels exactly. "
@@ -418,5 +444,5 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2 if isinstance(e, CLIError) else 1
 
-# %% ../nbs/17_cli.ipynb #dbb8d2a7
+# %% ../nbs/17_cli.ipynb #ccb5d9f8
 if __name__ == '__main__': sys.exit(main())   # `python -m fasterai.cli`: the same command without the console script

@@ -135,6 +135,19 @@ def test_progress_in_a_log(tmp_path):
     quiet = run('prune', 'resnet18', *SMALL, '-o', str(tmp_path/'q.pt'))
     assert quiet.returncode == 0 and quiet.stderr.strip() == '', quiet.stderr
 
+def test_exported_program_as_input(tmp_path):
+    "A torch.export program (.pt2) is a model file too: sparsified and pruned; one exported for a batch of 4 is refused."
+    import torchvision
+    m = torchvision.models.resnet18().eval()
+    for name, batch in (('one.pt2', 1), ('four.pt2', 4)):
+        torch.export.save(torch.export.export(m, (torch.randn(batch, 3, 64, 64),)), tmp_path/name)
+    r = run('prune', 'one.pt2', '--quiet', '-o', 'one-pruned.pt', cwd=tmp_path)
+    assert r.returncode == 0 and 'parameters' in r.stdout and (tmp_path/'one-pruned.pt').exists(), r.stderr
+    ratio = float(next(l for l in r.stdout.splitlines() if l.startswith('parameters')).split()[-1])
+    assert ratio < 0.5, r.stdout
+    bad = run('prune', 'four.pt2', '--quiet', cwd=tmp_path)
+    assert bad.returncode == 2 and 'batches of exactly 4' in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
 def test_plot(tmp_path):
     "--plot FILE draws the report: a PNG (or SVG) beside the pruned model, named in the output."
     r = run('prune', 'resnet18', *SMALL, '-o', str(tmp_path/'r.pt'), '--plot', str(tmp_path/'w.svg'))
