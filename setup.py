@@ -20,13 +20,15 @@ setup(
     extras_require={
         # torchvision supplies the CLI's default model; pinned with the torch it is built for.
         "vision": [f"torch=={_pins['torch']}", f"torchvision=={_pins['torchvision']}"],
-        # What .ci/run needs: the vision stack, nbdev (export/test; it brings execnb), pytest,
+        # What .ci/run needs: the vision stack, nbdev (export/test; it brings execnb), pytest (with
+        # pytest-xdist: .ci/run spreads the tests over two workers),
         # hypothesis for the property-based tests in tests/test_reliability.py, the docs stack (the
         # tutorials draw with matplotlib; tests/test_docs_site.py builds the site) and selenium,
         # which drives Debian's chromium + chromium-driver in that test (.ci/run apt-installs them),
         # and the export stack, so tests/test_deploy.py checks ONNX files with onnxruntime.
         # timm and transformers give the test zoos (random weights, nothing downloaded); never the core's.
-        "dev": ["fasterai[vision,docs,export]", f"nbdev=={_pins['nbdev']}", "pytest", "hypothesis", "selenium==4.51.0",
+        "dev": ["fasterai[vision,docs,export]", f"nbdev=={_pins['nbdev']}", "pytest", "pytest-xdist", "hypothesis",
+                "selenium==4.51.0",
                 f"timm=={_pins['timm']}", f"transformers=={_pins['transformers']}"],
         # PruneReport.plot and the command line's --plot: the widths before and after, drawn.
         "plot": ["matplotlib"],

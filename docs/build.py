@@ -175,9 +175,56 @@ def _anchored(md: str) -> str:
     """show_doc markdown with nbdev's anchor (`### Pruner.prune_model` -> id pruner.prune_model) before each heading,
     and without its leading rule `---` (docutils refuses a section that begins with one; the anchor draws it)."""
     md = re.sub(r'^\s*---\s*\n', '', md)
-    return _re_heading.sub(lambda m: f'<div id="{_anchor(m[2])}" class="fa-anchor"></div>\n\n{m[1]} {m[2]}', md)
+    # where the heading's own id (docutils: `Pruner` -> pruner) is nbdev's anchor already, a second one would repeat it
+    div = lambda h: '' if _anchor(h) == re.sub(r'[^a-z0-9]+', '-', h.lower()).strip('-') else \
+        f'<div id="{_anchor(h)}" class="fa-anchor"></div>\n\n'
+    return _re_heading.sub(lambda m: f'{div(m[2])}{m[1]} {m[2]}', md)
 
 def _text(x): return ''.join(x) if isinstance(x, list) else (x or '')
+
+# show_doc's signatures name types as Python prints them: short names readers know instead
+_SHORT = [(r'\btyping\.', ''), (r'\btorch\.nn\.modules\.[\w.]*?\.(\w+)\b', r'nn.\1'), (r'\btorch\.fx\.[\w.]*?\.(\w+)\b', r'fx.\1'),
+          (r'\btorch\.(Tensor|Size)\b', r'\1'), (r'\bnumpy\.', 'np.'), (r'\bpathlib\.', ''),
+          (r'\b(?:fasterai|rich|fastcore)\.[\w.]*\.(\w+)\b', r'\1'), (r'\bOptional\[(.*)\]$', r'\1 | None')]
+_re_signature = re.compile(r'```python\ndef (\w+)\((.*?)\)(?:->(.*?))?:\n```\n*(\*.*?\*)?', re.S)
+_re_argument = re.compile(r'^\s*(\*{0,2}\w+)(?::([^=]+?))?(?:=(.*?))?,?\s*(?:#\s?(.*))?$')
+
+def short_type(t: str) -> str:
+    "A type as a reader writes it: `nn.Module` for torch.nn.modules.module.Module, no annotation for NoneType."
+    t = (t or '').strip()
+    if t in ('NoneType', 'None'): return ''
+    for pattern, repl in _SHORT: t = re.sub(pattern, repl, t)
+    return t
+
+def tidy_signature(md: str, heading: str) -> str:
+    """show_doc's signature block made readable: short types, `class` for a class, the arguments on one line when
+    they fit, and their descriptions (the comments nbdev's docments reads) in a table after the docstring."""
+    def tidy(m):
+        name, body, ret, doc = m[1], m[2], short_type(m[3]), m[4] or ''
+        rows = []
+        for line in body.splitlines():
+            a = _re_argument.match(line)
+            if line.strip() and a: rows.append((a[1], short_type(a[2]), (a[3] or '').strip(), (a[4] or '').strip()))
+        params = [f"{n}: {t}" + (f" = {d}" if d else '') if t else n + (f"={d}" if d else '') for n, t, d, _ in rows]
+        kind = 'class' if '.' not in heading and name[:1].isupper() else 'def'
+        one = f"{kind} {name}({', '.join(params)})" + (f" -> {ret}" if ret else '')
+        sig = one if len(one) <= 100 else f"{kind} {name}(\n" + ''.join(f"    {p},\n" for p in params) + ')' + (f" -> {ret}" if ret else '')
+        out = f"```python\n{sig}\n```\n\n{doc}"
+        described = [r for r in rows if r[3]]
+        if described:
+            cell = lambda v: v.replace('|', '\\|')
+            out += "\n\n| argument | type | default | |\n|---|---|---|---|\n" + ''.join(
+                f"| `{n}` | {f'`{cell(t)}`' if t else ''} | {f'`{cell(d)}`' if d else ''} | {cell(c)} |\n"
+                for n, t, d, c in described)
+        return out
+    return _re_signature.sub(tidy, md, count=1)
+
+def imports_only(code: str) -> bool:
+    "Is `code` nothing but imports (an exported cell the API page need not show)?"
+    import ast
+    try: tree = ast.parse(code)
+    except SyntaxError: return False
+    return bool(tree.body) and all(isinstance(t, (ast.Import, ast.ImportFrom)) for t in tree.body)
 
 def to_myst(nb: dict, page: Path, src_dir: Path, html_of: dict, anchors: dict) -> dict:
     "The processed notebook `nb` made ready for myst-nb (see the module docstring, step 3)."
@@ -200,12 +247,15 @@ def to_myst(nb: dict, page: Path, src_dir: Path, html_of: dict, anchors: dict) -
             if opts.get('output') == 'asis':   # show_doc: its markdown is part of the page, as Quarto does
                 for o in c.get('outputs', []):
                     md = _text(o.get('data', {}).get('text/markdown'))
-                    if md: cells.append(md_cell(fix(_anchored(md))))
+                    heading = next((h[2] for h in _re_heading.finditer(md)), '')
+                    if md: cells.append(md_cell(fix(_anchored(tidy_signature(md, heading.strip('` '))))))
                 continue
             tags = list(c.get('metadata', {}).get('tags', []))
             if opts.get('echo') == 'false': tags.append('remove-input')
             if opts.get('output') == 'false': tags.append('remove-output')
-            if opts.get('code-summary') == 'Exported source': tags.append('fa-exported')
+            if opts.get('code-summary') == 'Exported source':
+                if imports_only(code): continue   # a module's imports are not its API
+                tags.append('fa-exported')
             outputs = c.get('outputs', [])
             for o in outputs:
                 if 'text/markdown' in o.get('data', {}): o['data']['text/markdown'] = fix(_text(o['data']['text/markdown']))

@@ -14,6 +14,7 @@ nb_execution_mode = 'off'          # docs/build.py executed every notebook alrea
 nb_merge_streams = True            # one block per cell for interleaved stdout/stderr
 myst_enable_extensions = ['attrs_block']   # {.fa-description} on the page's description
 myst_all_links_external = True     # docs/build.py made every link a relative URL of the site: keep them as they are
+highlight_language = 'none'       # a fence without a language (a command's output) is text, not Python
 suppress_warnings = ['myst.header']   # show_doc headings (###) may follow the page title (#) directly
 
 html_theme = 'furo'

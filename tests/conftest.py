@@ -25,13 +25,24 @@ def width(module, kind):
     if isinstance(module, nn.modules.batchnorm._BatchNorm): return module.num_features
     return {'out': module.out_channels, 'in': module.in_channels, 'chan': module.out_channels}[kind]
 
-RESULTS = []   # (model, dtype, fraction of parameters removed, seconds), printed at the end of the run
+RESULTS = []    # (model, dtype, fraction of parameters removed, seconds), appended by the checks where they run
+_SUMMARY = []   # the same, gathered from every test's report where the summary is printed (the xdist controller too)
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    "A test's results travel in its report (user_properties), so that they reach the summary from xdist's workers."
+    report = (yield).get_result()
+    if call.when == 'call' and RESULTS:
+        report.user_properties += [('pruned', tuple(r)) for r in RESULTS]; RESULTS.clear()
+
+def pytest_runtest_logreport(report):
+    _SUMMARY.extend(v for k, v in report.user_properties if k == 'pruned')
 
 def pytest_terminal_summary(terminalreporter):
-    if not RESULTS: return
+    if not _SUMMARY: return
     terminalreporter.section("pruned models")
     terminalreporter.write_line(f"{'model':22s} {'dtype':8s} {'params removed':>15s} {'seconds':>8s}")
-    for name, dtype, frac, sec in RESULTS:
+    for name, dtype, frac, sec in sorted(_SUMMARY, key=lambda r: (r[0], r[1])):
         terminalreporter.write_line(f"{name:22s} {dtype:8s} {frac:15.1%} {sec:8.2f}")
 
 # ---- dead channels seen in the weights, independently of the library's analysis

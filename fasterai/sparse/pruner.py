@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['Pruner']
 
-# %% ../../nbs/12_pruner.ipynb #de05f880
+# %% ../../nbs/12_pruner.ipynb #6aa84c29
 from contextlib import nullcontext
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -21,7 +21,7 @@ from .legacy import LayerHelpers
 from .graph import Reason
 from .attention import keep_heads
 
-# %% ../../nbs/12_pruner.ipynb #73db6d6a
+# %% ../../nbs/12_pruner.ipynb #120170fe
 class _HeadsBroke(RuntimeError):
     "The pruned model fails its check after heads were removed: its forward reads a head count we did not update."
 
