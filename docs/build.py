@@ -76,6 +76,8 @@ def execute(src: Path, dst: Path, timeout: int) -> float:
         try: client.execute()
         except CellTimeoutError as e: raise BuildError(f"{src}: a cell ran longer than {timeout}s (--timeout)\n{_plain(e)}") from None
         except (CellExecutionError, DeadKernelError) as e: raise BuildError(f"{src}: a cell failed\n{_plain(e)}") from None
+        finally:   # nbclient shuts down only kernels it started itself: this one is ours (every notebook's stayed up)
+            if km.has_kernel: km.shutdown_kernel(now=True)
     for i, source in skipped.items(): nb.cells[i].source = source
     dst.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, dst)

@@ -1,5 +1,8 @@
 "Shared helpers for the pytest suites: real torchvision architectures, trained-like statistics, dead-channel injection."
-import pytest, torch.nn as nn
+import os, pytest, torch, torch.nn as nn
+
+# under pytest-xdist each worker gets one torch thread: two workers on two cores, not four threads fighting for them
+if os.environ.get('PYTEST_XDIST_WORKER'): torch.set_num_threads(1)
 
 torchvision = pytest.importorskip("torchvision", reason="the zoo tests need torchvision: pip install -e '.[dev]'")
 
