@@ -1,6 +1,7 @@
 """The documentation site: built with `python docs/build.py` and checked in a real browser.
 
-The site is built once per test session, into _docs/ exactly as the documented command does it,
+The site is built once per test session, into _docs/ exactly as the documented command does it (run these tests in
+one process, as .ci/run does, not spread over pytest-xdist workers: two builds into _docs/ at once collide),
 which executes every notebook (about three minutes on two cores). A failing build fails the tests.
 The browser checks drive Debian's headless Chromium through selenium and chromium-driver
 (`apt-get install chromium chromium-driver`; .ci/run installs them); they are skipped, saying so,
@@ -13,9 +14,6 @@ from pathlib import Path
 from urllib.parse import urldefrag, urlsplit
 
 import pytest
-
-# under pytest-xdist (`-n 2 --dist loadgroup`, as .ci/run runs) these tests share one worker, so the site is built once
-pytestmark = pytest.mark.xdist_group('docs_site')
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT/'_docs'                       # nbdev's doc_path, where docs/build.py writes
