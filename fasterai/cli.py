@@ -6,7 +6,7 @@
 __all__ = ['PLOT_FORMATS', 'CLIError', 'build_model', 'load_pretrained', 'example_batch', 'load_model', 'progress', 'step',
            'prepare', 'writable', 'prune_command', 'report_command', 'latency', 'bench_command', 'main']
 
-# %% ../nbs/17_cli.ipynb #f628608f
+# %% ../nbs/17_cli.ipynb #15c668e7
 import argparse, copy, difflib, importlib.util, statistics, sys, time, zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,9 +23,13 @@ from .sparse.pruner import Pruner
 from .sparse.checkpoint import save_pruned
 from .sparse.deploy import fold_batchnorm, export_model
 
-# %% ../nbs/17_cli.ipynb #f709ecf0
+# %% ../nbs/17_cli.ipynb #067f5f05
 class CLIError(Exception):
     "A problem with the command line's input: printed as one line, exit code 2."
+
+def _first_line(e: Exception) -> str:
+    "The first line of an exception's message (its type's name when it has none), for a one-line error."
+    return (str(e).splitlines() or [type(e).__name__])[0]
 
 def _torchvision():
     try: import torchvision; return torchvision
@@ -87,7 +91,7 @@ def load_pretrained(path: Path) -> nn.Module:
         if cls is None: raise CLIError(f"{path}: transformers has no class {names[0]}")
         return cls.from_pretrained(path)
     except CLIError: raise
-    except Exception as e: raise CLIError(f"cannot load {path} with transformers: {str(e).splitlines()[0]}")
+    except Exception as e: raise CLIError(f"cannot load {path} with transformers: {_first_line(e)}")
 
 def _exported_batch(model, shape, args, device) -> torch.Tensor:
     """A random batch for an exported program: the shape it was exported with; the batch size of `--batch` if the
@@ -126,8 +130,6 @@ def _exported_module(path: Path, spec: str) -> nn.Module:
     if args and isinstance(args[0], torch.Tensor): module.meta['fasterai_input_shape'] = tuple(args[0].shape)
     return module
 
-def _first_line(e: Exception) -> str: return (str(e).splitlines() or [type(e).__name__])[0]
-
 def load_model(spec: str, weights=None, trust_pickle: bool = False) -> nn.Module:
     """The model named by `spec`: a file holding a whole pickled `nn.Module` (unpickled only with `trust_pickle`), a
     `torch.export` program (`.pt2`), a Hugging Face folder, or a torchvision architecture name."""
@@ -159,7 +161,7 @@ def load_model(spec: str, weights=None, trust_pickle: bool = False) -> nn.Module
     if not isinstance(obj, nn.Module): raise CLIError(f"{spec} holds a {type(obj).__name__}, not a torch.nn.Module")
     return obj
 
-# %% ../nbs/17_cli.ipynb #8afd8d61
+# %% ../nbs/17_cli.ipynb #2607ab12
 class _Count(ProgressColumn):
     "done/total for a counted task; nothing for a step of unknown length."
     def render(self, task): return Text('' if task.total is None else f"{task.completed:.0f}/{task.total:.0f}")
@@ -183,7 +185,7 @@ def step(p: Progress, description: str):
     try: yield
     finally: p.remove_task(task); _log(p, description, time.perf_counter() - t0)
 
-# %% ../nbs/17_cli.ipynb #ad804d69
+# %% ../nbs/17_cli.ipynb #d5959ff8
 _DTYPES = {'float32': torch.float32, 'float64': torch.float64, 'float16': torch.float16, 'bfloat16': torch.bfloat16}
 
 def _parse_shape(s: str) -> tuple:
@@ -202,7 +204,7 @@ def prepare(args, # the parsed command line
     if args.batch < 1: raise CLIError(f"--batch must be a positive integer, got {args.batch}")
     if args.round_to < 1: raise CLIError(f"--round-to must be a positive integer, got {args.round_to}")
     try: device = torch.device(args.device); torch.empty(0, device=device)
-    except Exception as e: raise CLIError(f"device {args.device!r} is not available: {str(e).splitlines()[0]}")
+    except Exception as e: raise CLIError(f"device {args.device!r} is not available: {_first_line(e)}")
     torch.manual_seed(args.seed)
     with step(p, f"building {args.model}"):
         model = load_model(args.model, args.weights, args.trust_pickle).to(device=device, dtype=_DTYPES[args.dtype])
@@ -211,7 +213,7 @@ def prepare(args, # the parsed command line
     with step(p, "tracing and analysing channels"):
         try: analysis = analyse(model, (x[:1],), frontend=args.frontend)
         except ValueError as e:
-            raise CLIError(f"{str(e).splitlines()[0]} (is --input-shape {args.input_shape} right for this model?)")
+            raise CLIError(f"{_first_line(e)} (is --input-shape {args.input_shape} right for this model?)")
     graph = analysis.graph
     already_dead = bool(decide(graph, constants=args.constants).removed)
     done = "examined (dry run)" if dry_run else "pruned"
@@ -298,7 +300,7 @@ def prune_command(args) -> int:
         if args.export:
             with step(p, f"exporting {args.export}"):
                 try: export_diff = export_model(pruned, (x[:1],), args.export)
-                except (ImportError, ValueError) as e: raise CLIError(str(e).splitlines()[0])
+                except (ImportError, ValueError) as e: raise CLIError(_first_line(e))
         if args.plot:
             with step(p, f"drawing {args.plot}"): _save_plot(pruner.report, args.plot)
     _summary(args, model, pruned, pruner, x, note)
@@ -355,7 +357,7 @@ def bench_command(args) -> int:
     for bs, t0, t1 in rows: print(f"{bs:6d}{t0*1e3:14.2f}{t1*1e3:12.2f}{t1/t0:8.3f}")
     return 0
 
-# %% ../nbs/17_cli.ipynb #8c7c7a76
+# %% ../nbs/17_cli.ipynb #f9b68b54
 def _parser():
     p = argparse.ArgumentParser(prog='fasterai',
                                 description="Make trained networks physically smaller: remove dead channels exactly. "
@@ -439,10 +441,10 @@ def main(argv=None) -> int:
     try: return _COMMANDS[args.command](args)
     except Exception as e:
         if args.debug: raise
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        msg = _first_line(e)
         print(f"fasterai: error: {msg}" + ("" if isinstance(e, CLIError) else " (run with --debug for the traceback)"),
               file=sys.stderr)
         return 2 if isinstance(e, CLIError) else 1
 
-# %% ../nbs/17_cli.ipynb #ccb5d9f8
+# %% ../nbs/17_cli.ipynb #a17e99ee
 if __name__ == '__main__': sys.exit(main())   # `python -m fasterai.cli`: the same command without the console script

@@ -8,7 +8,7 @@ __all__ = ['CONVS', 'BATCHNORMS', 'shrink_conv', 'add_to_bias', 'fold_into_conv'
            'EmbeddingHandler', 'FunctionLayer', 'function_layer', 'ConvFunctionHandler', 'LinearFunctionHandler',
            'AddmmHandler', 'BatchNormFunctionHandler', 'EmbeddingFunctionHandler']
 
-# %% ../../nbs/04_layers.ipynb #cc5164fe
+# %% ../../nbs/04_layers.ipynb #543e7608
 from dataclasses import dataclass
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from torch.fx.node import map_arg
@@ -18,15 +18,14 @@ from .graph import Reason, Call
 from .handlers import (OpHandler, TensorLayer, register_handler, handler_for_module, index_tensor,
                                       shrink_param, arg_of, param_read, tensor_sources)
 
-# %% ../../nbs/04_layers.ipynb #1fc13714
+# %% ../../nbs/04_layers.ipynb #2acccbf1
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
-# %% ../../nbs/04_layers.ipynb #e4ce26c3
+# %% ../../nbs/04_layers.ipynb #51db03fc
 def _weight_nonzero(w) -> np.ndarray:
-    "Which kernels `(output, input)` of a conv/linear weight hold a non-zero value."
+    "Which kernels `(output, input)` of a convolution's weight hold a non-zero value (Linear weights: `_linear_reads`)."
     w = w.detach()
-    if w.ndim == 2: return (w != 0).cpu().numpy()
     rows = w.reshape(w.shape[0] * w.shape[1], -1)
     if rows.shape[1] > 9 or rows.numel() < 2**16: return (rows != 0).any(1).reshape(w.shape[:2]).cpu().numpy()
     # large layers of small kernels: OR over kernel positions, one strided pass each,
@@ -96,7 +95,7 @@ def _row_const(read, lv_rows, live) -> np.ndarray:
         return np.where(read.any(1), 0, CONST).astype(np.int8)
     return np.where(read, lv_rows, CONST).min(1)
 
-# %% ../../nbs/04_layers.ipynb #f28edeb6
+# %% ../../nbs/04_layers.ipynb #007d5e90
 def shrink_conv(conv: nn.Module, # a convolution, grouped or not
                 out_keep=None, # output channels to keep (None: all)
                 in_keep=None, # input channels to keep, global indices (None: all)
@@ -125,7 +124,7 @@ def shrink_conv(conv: nn.Module, # a convolution, grouped or not
     conv.out_channels, conv.in_channels, conv.groups = len(out_keep), len(groups) * int(counts[0]), len(groups)
     return conv
 
-# %% ../../nbs/04_layers.ipynb #55d8e435
+# %% ../../nbs/04_layers.ipynb #1fbdc92f
 @torch.no_grad()
 def add_to_bias(layer: nn.Module, # a conv or Linear
                 delta: torch.Tensor, # one value per output row, added to the bias (created when absent)
@@ -148,7 +147,7 @@ def fold_into_conv(conv: nn.Module, # a convolution, grouped or not
     same_group = (torch.arange(W.shape[0], device=W.device)[:, None] // cout_g) == (idx[None] // cin_g)
     add_to_bias(conv, (Wsum.index_select(1, idx % cin_g) * same_group) @ values.detach().to(W.device, torch.float64))
 
-# %% ../../nbs/04_layers.ipynb #14ab5776
+# %% ../../nbs/04_layers.ipynb #2eb8e2b7
 def conv_rule(g, # the `ChannelGraph`
               call, # the executed call: its first argument is the input
               owner: str, # the layer's name in the graph
@@ -238,7 +237,7 @@ class ConvHandler(OpHandler):
                      ):
         return (module.in_channels, *[size] * len(module.kernel_size))
 
-# %% ../../nbs/04_layers.ipynb #8c9beb4a
+# %% ../../nbs/04_layers.ipynb #071cca77
 @torch.no_grad()
 def shrink_linear(lin: nn.Linear, # the Linear layer
                   out_keep=None, # output units to keep (None: all)
@@ -309,7 +308,7 @@ class LinearHandler(OpHandler):
                      ):
         return (module.in_features,)
 
-# %% ../../nbs/04_layers.ipynb #84145250
+# %% ../../nbs/04_layers.ipynb #7d3b6fff
 def bn_keeps_zero(bn: nn.Module, # a BatchNorm
                  ) -> np.ndarray:
     "Channels where this BatchNorm maps an exact zero to an exact zero, in eval and in train mode."
@@ -350,7 +349,7 @@ class BatchNormHandler(OpHandler):
 
 for _handler in (ConvHandler, LinearHandler, BatchNormHandler): register_handler(_handler)
 
-# %% ../../nbs/04_layers.ipynb #073b9b68
+# %% ../../nbs/04_layers.ipynb #766b5c2f
 def embedding_rule(g, # the `ChannelGraph`
                    call, # the executed call: its first argument holds the indices
                    owner: str, # the layer's name in the graph
@@ -384,7 +383,7 @@ class EmbeddingHandler(OpHandler):
 
 register_handler(EmbeddingHandler)
 
-# %% ../../nbs/04_layers.ipynb #bae6dee9
+# %% ../../nbs/04_layers.ipynb #cf4b228a
 def _recompute(nodes, values: dict):
     "Run the nodes computing a tensor from attribute reads, with the reads' values replaced by `values`."
     env = dict(values)

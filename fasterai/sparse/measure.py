@@ -6,14 +6,14 @@
 __all__ = ['HALF_DTYPES', 'n_params', 'count_flops', 'max_abs_diff', 'output_tolerance', 'is_half', 'float32_while_running',
            'run_checked', 'StageClock']
 
-# %% ../../nbs/09_measure.ipynb #5cdc5bee
+# %% ../../nbs/09_measure.ipynb #142e6fdb
 import copy, sys, time
 from contextlib import contextmanager
 import torch, torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 from .slots import leaves
 
-# %% ../../nbs/09_measure.ipynb #d2896fe5
+# %% ../../nbs/09_measure.ipynb #74e44095
 def n_params(model: nn.Module, # any model
             ) -> int:
     "Number of parameters (shared ones counted once)."
@@ -39,7 +39,7 @@ def output_tolerance(out, # an output: a tensor, or a nest of them
     ts = [t for t in leaves(out) if isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel()]
     return 1e-4 * max([t.detach().abs().max().item() for t in ts] + [1.0])
 
-# %% ../../nbs/09_measure.ipynb #2484d270
+# %% ../../nbs/09_measure.ipynb #db7784d3
 HALF_DTYPES = (torch.float16, torch.bfloat16)
 
 def is_half(model: nn.Module, # any model
@@ -68,10 +68,12 @@ def float32_while_running(model: nn.Module, # a model with half-precision tensor
                          ):
     "Within the block, each module's own half-precision tensors are float32 copies while its forward runs."
     held, handles = [], []
-    blocked = [m for m in model.modules() if _blocked(m)]
+    blocked = {m for m in model.modules() if _blocked(m)}
+    def own_half(m):   # (dict, name, tensor) of each half-precision parameter and buffer `m` holds itself
+        return [(d, k, t) for d in (m._parameters, m._buffers) for k, t in d.items()
+                if t is not None and t.dtype in HALF_DTYPES]
     def widen(m, args):
-        own = [(d, k, t) for d in (m._parameters, m._buffers) for k, t in d.items()
-               if t is not None and t.dtype in HALF_DTYPES]
+        own = own_half(m)
         for d, k, t in own: d[k] = t.detach().float()
         held.append(own)
     def restore(m, args, out):
@@ -79,8 +81,7 @@ def float32_while_running(model: nn.Module, # a model with half-precision tensor
     try:
         for m in blocked: m.forward = _float32_blocks(m)   # no float32 copy of a whole large weight
         for m in model.modules():
-            if m not in blocked and any(t.dtype in HALF_DTYPES for t in [*m._parameters.values(),
-                                                                          *m._buffers.values()] if t is not None):
+            if m not in blocked and own_half(m):
                 handles += [m.register_forward_pre_hook(widen), m.register_forward_hook(restore, always_call=True)]
         yield model
     finally:
@@ -100,7 +101,7 @@ def run_checked(model: nn.Module, # the model to run, in its current mode
     except RuntimeError:   # a tensor read outside its module's forward met float32 inputs: a whole float32 copy
         with torch.no_grad(): return copy.deepcopy(model).float()(*inputs)
 
-# %% ../../nbs/09_measure.ipynb #65d3c7c2
+# %% ../../nbs/09_measure.ipynb #2f31baa1
 class StageClock:
     "Times the stages of one call; writes a line per stage to stderr once the call has run `after` seconds."
     def __init__(self,
