@@ -34,8 +34,8 @@ setup(
         "plot": ["matplotlib"],
         # fasterai.sparse.deploy.export_model to .onnx (torch's dynamo exporter) and its check with onnxruntime.
         "export": ["onnx", "onnxscript", "onnxruntime"],
-        # `python docs/build.py`: the site from nbs/ into _docs/. nbclient + ipykernel execute the
-        # notebooks, matplotlib and networkx draw the tutorials' figures, Sphinx + myst-nb render
+        # `python docs/build.py`: the site from nbs/ into _docs/. nbdev's execnb executes the
+        # notebooks (as nbdev-test does), matplotlib and networkx draw the tutorials' figures, Sphinx + myst-nb render
         # the HTML with the furo theme. The renderer is pinned to releases that support Python 3.10
         # (Sphinx 9 and myst-parser 5 need 3.11); nbdev comes with it for its notebook processing.
         # The tutorial on timm and Hugging Face models runs with the same pins as the tests.

@@ -9,10 +9,10 @@ Usage (from anywhere; needs `pip install -e ".[docs]"`, which `.[dev]` includes)
 The notebooks in nbs/ are stored without outputs, so every output on the site comes from running
 them here. Four steps, each in its own folder under build/docs/ (ignored by git):
 
-1. execute: every notebook (nbdev's list: `nbglob`, so nbs/tutorials/ too) runs top to bottom in a
-   fresh Jupyter kernel (nbclient), in its own folder as under nbdev-test, each cell limited to
-   --timeout seconds. `#| notest` cells run too, `#| eval: false` ones do not (as under nbdev-test).
-   A failing cell fails the build.   -> executed/
+1. execute: every notebook (nbdev's list: `nbglob`, so nbs/tutorials/ too) runs top to bottom as
+   nbdev-test runs it (execnb's shell, in a worker process, in the notebook's own folder), each cell
+   limited to --timeout seconds; `#| eval: false` cells do not run. A failing cell fails the build,
+   so the build is the notebooks' test too (CI runs no separate nbdev-test).   -> executed/
 2. process: nbdev's own notebook processing, the processors nbdev-proc-nbs runs before Quarto
    (`nbdev.processors.FilterDefaults`): `#| hide` cells dropped, a show_doc for every exported
    symbol, the title cell turned into front matter (with nbdev's page name: 05_pruner.ipynb ->
@@ -29,8 +29,8 @@ It leaves nbdev's files alone: _proc/ (nbdev-proc-nbs's cache, which .ci/readme.
 nbs/_quarto.yml and nbs/nbdev.yml, so `nbdev-docs` still works where Quarto is installed.
 Exit status: 0 when the site is built, 1 when a notebook or Sphinx fails (the error is printed).
 """
-import argparse, os, re, shutil, sys, tempfile, time
-from concurrent.futures import ThreadPoolExecutor
+import argparse, os, re, shutil, sys, time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,31 +57,35 @@ def notebooks(cfg) -> list:
 def _plain(e) -> str: return re.sub(r'\x1b\[[0-9;]*m', '', str(e))   # a kernel's traceback without its colours
 
 def execute(src: Path, dst: Path, timeout: int) -> float:
-    "Run notebook `src` top to bottom in a fresh kernel, with `src`'s folder as working directory; write it with outputs to `dst`."
-    import nbformat
-    from jupyter_client.manager import KernelManager
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-    nb = nbformat.read(src, as_version=4)
+    """Run notebook `src` top to bottom as nbdev-test does (execnb's shell, in this process, with `src`'s folder as
+    working directory); write it with its outputs to `dst`."""
+    from fastcore.nbio import read_nb, write_nb
+    from execnb.shell import CaptureShell
+    from fastcore.xtras import working_directory
+    nb = read_nb(src)
     # `#| eval: false` cells are shown but not run, as under nbdev-test (a `__main__` guard, say)
-    skipped = {i: c.source for i, c in enumerate(nb.cells)
-               if c.cell_type == 'code' and re.search(r'^#\|\s*eval:\s*false\s*$', c.source, re.M)}
-    for i in skipped: nb.cells[i].source = ''
-    t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix='fasterai-kernel-') as d:
-        # the kernel talks over socket files in `d` (no TCP port); its own log only on errors
-        km = KernelManager(kernel_name='python3', transport='ipc', ip=f'{d}/kernel')
-        client = NotebookClient(nb, km=km, timeout=timeout, kernel_name='python3', allow_errors=False,
-                                extra_arguments=['--log-level=ERROR'], resources={'metadata': {'path': str(src.parent)}})
-        try: client.execute()
-        except CellTimeoutError as e: raise BuildError(f"{src}: a cell ran longer than {timeout}s (--timeout)\n{_plain(e)}") from None
-        except (CellExecutionError, DeadKernelError) as e: raise BuildError(f"{src}: a cell failed\n{_plain(e)}") from None
-        finally:   # nbclient shuts down only kernels it started itself: this one is ours (every notebook's stayed up)
-            if km.has_kernel: km.shutdown_kernel(now=True)
-    for i, source in skipped.items(): nb.cells[i].source = source
+    skip = lambda cell: cell.cell_type != 'code' or bool(re.search(r'^#\|\s*eval:\s*false\s*$', cell.source, re.M))
+    t0, main = time.perf_counter(), sys.modules['__main__']
+    shell = CaptureShell(src, timeout=timeout)   # an IPython shell: it makes its namespace sys.modules['__main__']
+    try:
+        with working_directory(src.parent): shell.run_all(nb, exc_stop=True, preproc=skip, cell_timeout=timeout)
+    except Exception as e:
+        raise BuildError(f"{src}: a cell failed\n{_plain(shell.prettytb(fname=src)) or f'{type(e).__name__}: {e}'}") from None
+    finally:   # the next notebook this worker runs is sent as `__main__.execute`: the real __main__ must be back
+        shell.close(); sys.modules['__main__'] = main
     dst.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, dst)
+    write_nb(nb, dst)
     return time.perf_counter() - t0
+
+def _execute_all(srcs: list, dsts: list, jobs: int, timeout: int, log):
+    """`execute` every notebook, `jobs` at a time, each worker process running its share one after the other (as
+    nbdev-test's workers do: torch and the other imports are paid once per worker, not once per notebook)."""
+    # the slowest notebooks first, so that no worker is left with a long one at the end
+    order = sorted(range(len(srcs)), key=lambda i: ('tutorials' not in srcs[i].parts, i))
+    with ProcessPoolExecutor(max(1, jobs)) as pool:
+        runs = {pool.submit(execute, srcs[i], dsts[i], timeout): i for i in order}
+        for run in as_completed(runs):
+            log(f"    {dsts[runs[run]].relative_to(BUILD/'executed')}  {run.result():.1f}s")
 
 
 # ---------------------------------------------------------------- 2. process
@@ -306,9 +310,7 @@ def build(out: Path = None, jobs: int = 1, timeout: int = 600, reuse: bool = Fal
         log(f"1/4 execute: skipped (--reuse-executed: the outputs of the last build, in {BUILD/'executed'})")
     else:
         log(f"1/4 execute {len(srcs)} notebooks ({jobs} at a time, cells time out after {timeout}s)")
-        def run(s):
-            secs = execute(s, BUILD/'executed'/rel[s], timeout); log(f"    {rel[s]}  {secs:.1f}s"); return secs
-        with ThreadPoolExecutor(max(1, jobs)) as pool: list(pool.map(run, srcs))
+        _execute_all(srcs, [BUILD/'executed'/rel[s] for s in srcs], jobs, timeout, log)
 
     log("2/4 process with nbdev (show_doc, hidden cells, front matter, links)")
     for s in srcs: process(BUILD/'executed'/rel[s], BUILD/'proc'/rel[s])

@@ -46,3 +46,30 @@ def test_one_id_per_anchor():
     "A heading whose own id is nbdev's anchor gets no second one; a dotted one keeps nbdev's (pruner.prune_model)."
     assert 'fa-anchor' not in build._anchored('### Pruner\n')
     assert '<div id="pruner.prune_model" class="fa-anchor"></div>' in build._anchored('### Pruner.prune_model\n')
+
+def _notebook(path, *sources):
+    import nbformat
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
+    nbformat.write(nb, path); return path
+
+def test_execute_runs_cells_in_the_notebooks_folder(tmp_path):
+    "Outputs kept, `#| eval: false` cells shown but not run, the notebook's folder as working directory, __main__ back."
+    import json, sys
+    main = sys.modules['__main__']
+    (tmp_path/'data.txt').write_text('beside the notebook')
+    src = _notebook(tmp_path/'ok.ipynb', "print(open('data.txt').read())", "#| eval: false\nraise SystemExit('run')", "6*7")
+    build.execute(src, tmp_path/'out'/'ok.ipynb', timeout=60)
+    cells = json.loads((tmp_path/'out'/'ok.ipynb').read_text())['cells']
+    assert cells[0]['outputs'][0]['text'] == ['beside the notebook\n']
+    assert cells[1]['outputs'] == [] and 'SystemExit' in ''.join(cells[1]['source'])
+    assert cells[2]['outputs'][0]['data']['text/plain'] == ['42']
+    assert sys.modules['__main__'] is main
+
+def test_a_failing_cell_fails_the_build(tmp_path):
+    "The build is the notebooks' test: a cell that raises stops it with the notebook's name and the error."
+    import pytest
+    src = _notebook(tmp_path/'bad.ipynb', "x = 1", "assert x == 2, 'x is not 2'", "print('never')")
+    with pytest.raises(build.BuildError, match=r"bad\.ipynb: a cell failed[\s\S]*x is not 2"):
+        build.execute(src, tmp_path/'out'/'bad.ipynb', timeout=60)
+    assert not (tmp_path/'out'/'bad.ipynb').exists()

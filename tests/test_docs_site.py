@@ -2,7 +2,7 @@
 
 The site is built once per test session, into _docs/ exactly as the documented command does it (run these tests in
 one process, as .ci/run does, not spread over pytest-xdist workers: two builds into _docs/ at once collide),
-which executes every notebook (about three minutes on two cores). A failing build fails the tests.
+which executes every notebook as nbdev-test does (about a minute and a half on two cores). A failing build fails the tests.
 The browser checks drive Debian's headless Chromium through selenium and chromium-driver
 (`apt-get install chromium chromium-driver`; .ci/run installs them); they are skipped, saying so,
 only where those two programs are missing. The site is served by http.server under a sub-path

@@ -86,6 +86,7 @@ class ChannelGraph:
         self.constraints = [] # callables `f(removal)` that put back channels a shape op needs (see `decide`)
         self.model = None     # the model analysed, where ops need its modules' attributes (set by `analyse`)
         self.param_spans = [] # (first, last) slot of each parameter used directly
+        self.memo = {}        # key -> answer of a test that depends on the graph's structure alone (`_follows`)
 
     def fresh(self,
               n:int, # how many slots
@@ -287,17 +288,21 @@ class ChannelGraph:
         root = self.roots(); keys = list(self.dims) + [(k, 'param') for k in self.params]
         arrays = [root[s].ravel() for s in self.dims.values()] + [root[s].ravel() for s in self.params.values()]
         linked = UnionFind(max(len(keys), 1)); linked.new(len(keys))
-        first = {}
-        for i, a in enumerate(arrays):
-            for r in np.unique(a):
-                if r in first: linked.union([first[r]], [i])
-                else: first[r] = i
+        # link every dimension to the first one holding each of its channels: one vectorised union, not one per channel
+        uniq = [np.unique(a) for a in arrays]
+        if uniq:
+            chan, dim = np.concatenate(uniq), np.repeat(np.arange(len(uniq)), [len(u) for u in uniq])
+            order = np.argsort(chan, kind='stable'); chan, dim = chan[order], dim[order]
+            starts = np.r_[True, chan[1:] != chan[:-1]]
+            linked.union(dim[np.maximum.accumulate(np.where(starts, np.arange(len(chan)), 0))], dim)
         comp = linked.find(np.arange(len(keys)))
         frozen = self.frozen_roots(root)
         out = []
         for c in np.unique(comp):
             members = np.nonzero(comp == c)[0]
-            chans = list(dict.fromkeys(int(r) for i in members for r in arrays[i]))
+            held = np.concatenate([arrays[i] for i in members])
+            chans, first = np.unique(held, return_index=True)
+            chans = chans[np.argsort(first)].tolist()   # in order of first appearance
             out.append(ChannelGroup([keys[i] for i in members], chans, {r: frozen[r] for r in chans if r in frozen}))
         return out
 

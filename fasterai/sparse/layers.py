@@ -393,6 +393,18 @@ def _recompute(nodes, values: dict):
         env[n] = n.target(*a, **k) if n.op == 'call_function' else getattr(a[0], n.target)(*a[1:], **k)
     return env[nodes[-1]]
 
+def _follows_key(nodes, module, value: torch.Tensor, axis: int):
+    """All that `_follows`'s answer depends on: the ops and their constant arguments, the names, shapes and dtypes of
+    the tensors read (its random sources come from a fixed seed), the value's shape and the axis. Layers computed
+    alike (NFNets' 80 standardized convolutions of a few shapes) share one answer. None: a node reads outside `nodes`."""
+    index = {n: i for i, n in enumerate(nodes)}
+    if any(m not in index for n in nodes for m in n.all_input_nodes): return None
+    def one(n):
+        if n.op != 'get_attr': return (n.op, n.target, repr(map_arg((n.args, n.kwargs), index.__getitem__)))
+        name = n.target.rpartition('.')[2]; t = getattr(module, name)
+        return (n.op, name, tuple(t.shape), t.dtype, t.device)
+    return tuple(map(one, nodes)), tuple(value.shape), axis
+
 @torch.no_grad()
 def _follows(nodes, module, value: torch.Tensor, axis: int):
     """Is each index of `value` along `axis` computed from the same index of its sources alone? `{source name: axis}`
@@ -401,7 +413,8 @@ def _follows(nodes, module, value: torch.Tensor, axis: int):
     n = value.shape[axis]
     if n < 2: return {}
     drop = torch.arange(1, n, 2); keep = torch.arange(0, n, 2); gen = torch.Generator().manual_seed(0)
-    rand = lambda shape, t: torch.randn(shape, generator=gen, dtype=torch.float64).to(t.device, t.dtype) + 1
+    # uniform in [1, 2): never zero, and drawn in float32 (drawing normal float64 values took seconds on an NFNet)
+    rand = lambda shape, t: torch.rand(shape, generator=gen, dtype=torch.float32).to(t.device, t.dtype) + 1
     base, changed, cuts = {}, {}, {}
     for r in (m for m in nodes if m.op == 'get_attr'):
         name = r.target.rpartition('.')[2]; t = getattr(module, name)
@@ -462,7 +475,12 @@ def function_layer(g, # the `ChannelGraph`, whose `own` and `claimed` say which 
         for kind, axis, role in carried.get(arg, ()):
             if read is not None: cuts = {read.target.rpartition('.')[2]: axis}
             else:
-                cuts = _follows(nodes, module, arg_of(call, handler.param_args[arg], arg), axis)
+                value = arg_of(call, handler.param_args[arg], arg)
+                key = _follows_key(nodes, module, value, axis)
+                if key is None or key not in g.memo:
+                    cuts = _follows(nodes, module, value, axis)
+                    if key is not None: g.memo[key] = cuts
+                else: cuts = g.memo[key]
                 if cuts is None:
                     side = {'in': 'input', 'out': 'output'}.get(kind, kind)
                     fixed[kind] = Reason('transformed', f"{targets[0].rpartition('.')[0]} computes its {arg} from its "
