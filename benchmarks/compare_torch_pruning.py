@@ -184,6 +184,7 @@ def child(tool, path, result_path):
             t0 = time.perf_counter(); TOOLS[tool](model, x); times.append(time.perf_counter() - t0)
         res['seconds'] = min(times)
         if STAGES: res['stages'] = STAGES[times.index(min(times))]
+        if tool == 'unchecked': res.update(_floor(model, x))
         res['frac'] = 1 - n_params(pruned) / res.pop('params', n_params(model))
         y2 = run(pruned)
         res['works'] = True
@@ -193,6 +194,27 @@ def child(tool, path, result_path):
         res['error'] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:200]
         traceback.print_exc()
     json.dump(res, open(result_path, 'w'))
+
+def _floor(model, x) -> dict:
+    """What any tool that runs the model once on the example input pays: the model's own forward pass (best of
+    REPEATS), and the same pass on shapes alone (torch.fx's graph run on `meta` tensors: no arithmetic, but each op's
+    shape function), the design that would not run the model for real."""
+    import copy
+    from torch.fx import Interpreter
+    from fasterai.sparse.trace import as_inputs
+    args = as_inputs(x, model); out = {}
+    def best(f):
+        ts = []
+        for _ in range(REPEATS): t0 = time.perf_counter(); f(); ts.append(time.perf_counter() - t0)
+        return min(ts)
+    with torch.no_grad():
+        out['forward'] = best(lambda: model(*args))
+        try:   # fx-traceable models only (the torchvision zoo)
+            meta = copy.deepcopy(torch.fx.symbolic_trace(model)).to('meta')
+            margs = [a.to('meta') if isinstance(a, torch.Tensor) else a for a in args]
+            out['shapes only'] = best(lambda: Interpreter(meta).run(*margs))
+        except Exception: pass
+    return out
 
 def run_child(tool, path, threads, timeout):
     with tempfile.NamedTemporaryFile(suffix='.json', delete=False) as f: out = f.name
@@ -318,6 +340,19 @@ def main():
         print("\nWhere the time goes, Pruner(verify=False), fastest call, seconds per stage:")
         print(f"{'model':20s} " + ' '.join(f"{k:>9s}" for k in keys))
         for n, st in profile: print(f"{n:20s} " + ' '.join(f"{st.get(k, 0):9.3f}" for k in keys))
+        floor = [(n, u, t) for n, _, u, t in rows if u.get('forward') and t.get('seconds')]
+        if floor:   # the least a call that runs the model once can cost, against Torch-Pruning's whole call
+            print("\nThe floor: one forward pass of the model on the example input (best of the calls), the same pass on "
+                  "shapes alone (meta tensors), and each over Torch-Pruning's whole call:")
+            print(f"{'model':20s} {'forward':>9s} {'fwd/tp':>7s} {'shapes':>9s} {'shp/tp':>7s} {'ours-fwd/tp':>12s}")
+            for n, u, t in floor:
+                sh = u.get('shapes only'); tp_s = t['seconds']
+                print(f"{n:20s} {u['forward']:9.3f} {u['forward'] / tp_s:7.2f} "
+                      f"{(f'{sh:9.3f}' if sh else '        -')} {(f'{sh / tp_s:7.2f}' if sh else '      -')} "
+                      f"{(u['seconds'] - u['forward']) / tp_s:12.2f}")
+            over = [n for n, u, t in floor if u['forward'] > t['seconds'] / 2]
+            print(f"The forward pass alone is over half of Torch-Pruning's call on {len(over)}/{len(floor)} models"
+                  + (f": {', '.join(over)}" if over else ""))
     if a.zoo == 'llama1b':
         for n, o, u, t in rows:
             for tool, r in (('ours', o), ('no chk', u), ('tp', t)):
