@@ -290,8 +290,9 @@ class ChannelGraph:
         linked = UnionFind(max(len(keys), 1)); linked.new(len(keys))
         # link every dimension to the first one holding each of its channels: one vectorised union, not one per channel
         uniq = [np.unique(a) for a in arrays]
-        if uniq:
-            chan, dim = np.concatenate(uniq), np.repeat(np.arange(len(uniq)), [len(u) for u in uniq])
+        chan = np.concatenate(uniq) if uniq else np.zeros(0, np.int64)
+        if len(chan):
+            dim = np.repeat(np.arange(len(uniq)), [len(u) for u in uniq])
             order = np.argsort(chan, kind='stable'); chan, dim = chan[order], dim[order]
             starts = np.r_[True, chan[1:] != chan[:-1]]
             linked.union(dim[np.maximum.accumulate(np.where(starts, np.arange(len(chan)), 0))], dim)
