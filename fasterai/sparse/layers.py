@@ -89,11 +89,16 @@ def _linear_reads(w, # a Linear's weight, `(out, in)`: a view will do (transpose
              else np.where(reads, 0, CONST).astype(np.int8))
     return rows, cols, reads, const
 
-def _row_const(read, lv_rows, live) -> np.ndarray:
+def _row_const(read, # (out, in/groups): which inputs of its group each output row reads (live ones only)
+               lv, # per input channel: how constant it is (CONST, CONST_INSIDE or 0)
+               dead, # per input channel: exactly zero
+               groups: int = 1, # the layer's groups: row r reads the inputs of group r // (out/groups)
+              ) -> np.ndarray:
     "Constancy of each output row: CONST when it reads nothing live, else the least constant input it reads."
-    if not (lv_rows[live] > 0).any():   # no live input is constant (the usual case): skip the full product
+    if not (lv[~dead] > 0).any():   # no live input is constant (the usual case): nothing as large as the weight
         return np.where(read.any(1), 0, CONST).astype(np.int8)
-    return np.where(read, lv_rows, CONST).min(1)
+    rows = np.arange(len(read)) // (len(read) // groups)
+    return np.where(read, lv.reshape(groups, -1)[rows], CONST).min(1)
 
 # %% ../../nbs/04_layers.ipynb #007d5e90
 def shrink_conv(conv: nn.Module, # a convolution, grouped or not
@@ -176,7 +181,7 @@ def conv_rule(g, # the `ChannelGraph`
     outs = g.producer(owner, cout, module); g.zero_rows[owner] = ~nz.any(1)
     g.dim(owner, 'in', ins); g.use(ins, zin | unused, owner, lv, _centre(xr, ax) if foldable else None)
     if G > 1: g.notes[owner] = {'groups': G}
-    const = _row_const(read, lv.reshape(G, cin_g)[rows], ~zin.reshape(G, cin_g)[rows])
+    const = _row_const(read, lv, zin, G)
     return g.slotmap(outs, ~read.any(1) & bz, ax, call.out.ndim, const)
 
 class ConvHandler(OpHandler):
