@@ -119,9 +119,13 @@ def shrink_conv(conv: nn.Module, # a convolution, grouped or not
                          "every group must keep as many channels as the others")
     local = (np.sort(in_keep) % cin_g).reshape(len(groups), counts[0])   # kept input columns, per surviving group
     W = conv.weight.detach()
-    rows = W.index_select(0, index_tensor(out_keep, W))
-    if G == 1: new = rows.index_select(1, index_tensor(local[0], W))
+    every = lambda keep, n: len(keep) == n and bool((keep == np.arange(n)).all())
+    if G == 1:   # one copy where only one axis shrinks (the usual case), not a copy of the rows and then of the columns
+        rows = W if every(out_keep, cout) else W.index_select(0, index_tensor(out_keep, W))
+        new = (rows.index_select(1, index_tensor(local[0], W)) if not every(local[0], cin)
+               else rows if rows is not W else W.clone())
     else:
+        rows = W.index_select(0, index_tensor(out_keep, W))
         cols = index_tensor(local[np.searchsorted(groups, out_keep // cout_g)], W)  # each kept row: its group's columns
         new = rows.gather(1, cols.reshape(*cols.shape, *[1]*(W.ndim-2)).expand(*cols.shape, *W.shape[2:]))
     conv.weight = nn.Parameter(new, requires_grad=conv.weight.requires_grad)
