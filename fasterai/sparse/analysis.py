@@ -195,6 +195,8 @@ def analyse(model: nn.Module, # the model to read; it is run once, in eval mode,
         used, fx_graph, constants, out_spec = capture(model, example_inputs, leaf_modules, frontend)
     with clock('analysis'): return _run_handlers(model, example_inputs, used, fx_graph, constants, out_spec)
 
+_TRIM_ABOVE = 2**28   # bytes of parameters from which the analysis hands freed heap blocks back (`return_freed_memory`)
+
 def return_freed_memory():
     """Hand the heap's freed blocks back to the system (glibc's `malloc_trim`; elsewhere nothing). The analysis frees
     everything it allocates, but glibc keeps freed blocks of a few MB for reuse: on a billion-parameter model they
@@ -223,5 +225,6 @@ def _run_handlers(model, example_inputs, used, fx_graph, constants, out_spec) ->
     settle_heads(g)
     _freeze_shared(g, model)
     flops = layer_calls_flops(run.layer_calls, model) + sum(run.other_flops.values())
-    return_freed_memory()
+    # trimming walks the whole heap (milliseconds): worth it where the freed blocks can matter next to the model
+    if sum(p.numel() * p.element_size() for p in model.parameters()) >= _TRIM_ABOVE: return_freed_memory()
     return Analysis(g, output, example_inputs, run.layer_calls, run.other_flops, _fingerprint(model), flops, used)
