@@ -40,7 +40,7 @@ setup(
         # (Sphinx 9 and myst-parser 5 need 3.11); nbdev comes with it for its notebook processing.
         # The tutorial on timm and Hugging Face models runs with the same pins as the tests.
         "docs": ["fasterai[vision]", f"nbdev=={_pins['nbdev']}", "sphinx==8.1.3", "myst-parser==4.0.1", "myst-nb==1.4.0",
-                 "furo==2025.12.19", "nbclient", "ipykernel", "matplotlib", "networkx", "pyyaml",
+                 "furo==2025.12.19", "matplotlib", "networkx", "pyyaml",
                  f"timm=={_pins['timm']}", f"transformers=={_pins['transformers']}"],
         # benchmarks/compare_torch_pruning.py (not run in CI): the vision stack, the exact
         # Torch-Pruning release it compares against, and timm for its --zoo timm.

@@ -54,7 +54,7 @@ def notebooks(cfg) -> list:
 
 
 # ---------------------------------------------------------------- 1. execute
-def _plain(e) -> str: return re.sub(r'\x1b\[[0-9;]*m', '', str(e))   # a kernel's traceback without its colours
+def _plain(e) -> str: return re.sub(r'\x1b\[[0-9;]*m', '', str(e))   # a traceback without its colours
 
 def execute(src: Path, dst: Path, timeout: int) -> float:
     """Run notebook `src` top to bottom as nbdev-test does (execnb's shell, in this process, with `src`'s folder as

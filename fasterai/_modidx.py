@@ -308,6 +308,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'fasterai.sparse.layers._centre': ('layers.html#_centre', 'fasterai/sparse/layers.py'),
                                         'fasterai.sparse.layers._follows': ('layers.html#_follows', 'fasterai/sparse/layers.py'),
                                         'fasterai.sparse.layers._follows_key': ('layers.html#_follows_key', 'fasterai/sparse/layers.py'),
+                                        'fasterai.sparse.layers._follows_shared': ( 'layers.html#_follows_shared',
+                                                                                    'fasterai/sparse/layers.py'),
                                         'fasterai.sparse.layers._is_zero': ('layers.html#_is_zero', 'fasterai/sparse/layers.py'),
                                         'fasterai.sparse.layers._keeps_zero': ('layers.html#_keeps_zero', 'fasterai/sparse/layers.py'),
                                         'fasterai.sparse.layers._linear_reads': ('layers.html#_linear_reads', 'fasterai/sparse/layers.py'),

@@ -1,5 +1,6 @@
-"""docs/build.py's conversions of nbdev's show_doc output, without building the site: readable signatures with a table
-of argument descriptions, no import blocks on API pages, one id per anchor."""
+"""docs/build.py's parts, without building the site: the conversions of nbdev's show_doc output (readable signatures
+with a table of argument descriptions, no import blocks on API pages, one id per anchor) and the execution of a
+notebook (outputs kept, `eval: false` skipped, a failing cell failing the build)."""
 import importlib.util
 from pathlib import Path
 

@@ -120,10 +120,10 @@ def shrink_conv(conv: nn.Module, # a convolution, grouped or not
     local = (np.sort(in_keep) % cin_g).reshape(len(groups), counts[0])   # kept input columns, per surviving group
     W = conv.weight.detach()
     every = lambda keep, n: len(keep) == n and bool((keep == np.arange(n)).all())
-    if G == 1:   # one copy where only one axis shrinks (the usual case), not a copy of the rows and then of the columns
-        rows = W if every(out_keep, cout) else W.index_select(0, index_tensor(out_keep, W))
-        new = (rows.index_select(1, index_tensor(local[0], W)) if not every(local[0], cin)
-               else rows if rows is not W else W.clone())
+    if G == 1:   # each axis copied only where it shrinks: one copy when only one does (the usual case)
+        new = W if every(out_keep, cout) else W.index_select(0, index_tensor(out_keep, W))
+        if not every(local[0], cin): new = new.index_select(1, index_tensor(local[0], W))
+        if new is W: new = W.clone()
     else:
         rows = W.index_select(0, index_tensor(out_keep, W))
         cols = index_tensor(local[np.searchsorted(groups, out_keep // cout_g)], W)  # each kept row: its group's columns
@@ -440,6 +440,13 @@ def _follows(nodes, module, value: torch.Tensor, axis: int):
                           atol=1e-7 * float(ref.abs().max()))
     return cuts if same else None
 
+def _follows_shared(g, nodes, module, value: torch.Tensor, axis: int):
+    "`_follows`, asked once per analysis for layers computed alike (`_follows_key`), the answer kept in `g.memo`."
+    key = _follows_key(nodes, module, value, axis)
+    if key is None: return _follows(nodes, module, value, axis)
+    if key not in g.memo: g.memo[key] = _follows(nodes, module, value, axis)
+    return g.memo[key]
+
 @dataclass
 class FunctionLayer:
     "A layer function's call on one module's own tensors, as `function_layer` finds it."
@@ -484,12 +491,7 @@ def function_layer(g, # the `ChannelGraph`, whose `own` and `claimed` say which 
         for kind, axis, role in carried.get(arg, ()):
             if read is not None: cuts = {read.target.rpartition('.')[2]: axis}
             else:
-                value = arg_of(call, handler.param_args[arg], arg)
-                key = _follows_key(nodes, module, value, axis)
-                if key is None or key not in g.memo:
-                    cuts = _follows(nodes, module, value, axis)
-                    if key is not None: g.memo[key] = cuts
-                else: cuts = g.memo[key]
+                cuts = _follows_shared(g, nodes, module, arg_of(call, handler.param_args[arg], arg), axis)
                 if cuts is None:
                     side = {'in': 'input', 'out': 'output'}.get(kind, kind)
                     fixed[kind] = Reason('transformed', f"{targets[0].rpartition('.')[0]} computes its {arg} from its "
