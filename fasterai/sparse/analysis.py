@@ -7,7 +7,7 @@ __all__ = ['FRONTENDS', 'Analysis', 'layer_calls_flops', 'HandlerError', 'defaul
            'analyse', 'return_freed_memory']
 
 # %% ../../nbs/06_analysis.ipynb #81c6d5f2
-import ctypes, inspect, sys
+import ctypes, inspect, itertools, sys, weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 import torch, torch.nn as nn
@@ -21,7 +21,7 @@ from .graph import Call, ChannelGraph, Reason
 from .handlers import handler_for, handler_for_module
 import fasterai.sparse.layers, fasterai.sparse.ops, fasterai.sparse.aten   # built-in handlers register on import
 from .attention import settle_heads
-from .measure import StageClock
+from .measure import StageClock, collector_paused
 
 # %% ../../nbs/06_analysis.ipynb #e3cbfd06
 @dataclass
@@ -44,24 +44,26 @@ class Analysis:
                    model: nn.Module, # the model to check against this analysis
                   ) -> bool:
         "Are `model`'s tensors the very ones analysed, unchanged since (no in-place write, no replacement)?"
-        return _fingerprint(model) == self.fingerprint
+        now, then = dict(_tensors(model)), self.fingerprint
+        return now.keys() == then.keys() and all(ref() is now[k] and v == now[k]._version
+                                                 for k, (ref, v) in then.items())
 
 def layer_calls_flops(layer_calls, # (layer name, input shape, output shape) of each call
                       model: nn.Module, # the model holding those layers
                      ) -> int:
     "FLOPs of `layer_calls` with `model`'s layers, each by its handler's formula."
-    total = 0
+    total, modules = 0, dict(model.named_modules(remove_duplicate=False))
     for owner, xs, ys in layer_calls:
-        m = model.get_submodule(owner); total += handler_for_module(m).flops(m, xs, ys)
+        m = modules[owner]; total += handler_for_module(m).flops(m, xs, ys)
     return total
 
+def _tensors(model: nn.Module):
+    return itertools.chain(model.named_parameters(remove_duplicate=False), model.named_buffers(remove_duplicate=False))
+
 def _fingerprint(model: nn.Module) -> dict:
-    "Each parameter's identity and version (bumped by in-place writes); each buffer's contents (copies share none)."
-    out = {k: (id(p), p._version) for k, p in model.named_parameters(remove_duplicate=False)}
-    for k, b in model.named_buffers(remove_duplicate=False):
-        out[k] = (tuple(b.shape), b.dtype,
-                  hash(b.detach().reshape(-1).contiguous().view(torch.uint8).cpu().numpy().tobytes()))
-    return out
+    """Each parameter's and buffer's identity (a weak reference: it keeps no tensor alive, and a new tensor at a freed
+    one's address is not taken for it) and version (bumped by every in-place write)."""
+    return {k: (weakref.ref(t), t._version) for k, t in _tensors(model)}
 
 # %% ../../nbs/06_analysis.ipynb #f6bd4630
 class HandlerError(RuntimeError):
@@ -72,24 +74,29 @@ class _SlotInterpreter(Interpreter):
     def __init__(self, model, graph, constants, channels):
         super().__init__(model, graph=graph)
         self.constants, self.channels, self.states, self.layer_calls, self.other_flops = constants, channels, {}, [], {}
+    def module_at(self, name):
+        "The submodule `name`, from the interpreter's table of them (a shared module's second name: by its path)."
+        m = self.submodules.get(name)
+        return m if m is not None else self.module.get_submodule(name)
     def fetch_attr(self, target):
-        return self.constants[target] if target in self.constants else super().fetch_attr(target)
+        if target in self.constants: return self.constants[target]
+        owner, _, name = target.rpartition('.'); m = self.submodules.get(owner)
+        return getattr(m, name) if m is not None else super().fetch_attr(target)
     def run_node(self, n):
         st = lambda a: self.states.get(a)
-        module = (self.module.get_submodule(n.target) if n.op == 'call_module' else
-                  self.module.get_submodule(n.target.rpartition('.')[0]) if n.op == 'get_attr' and
+        module = (self.module_at(n.target) if n.op == 'call_module' else
+                  self.module_at(n.target.rpartition('.')[0]) if n.op == 'get_attr' and
                   n.target not in self.constants else None)
-        with self._set_current_node(n):
-            args, kwargs = self.fetch_args_kwargs_from_env(n)
-            call = Call(n, args, kwargs, map_arg(n.args, st), map_arg(n.kwargs, st), None, module)
-            handler = handler_for(n, module)
-            shapes = handler is not None and module is not None and handler.counts_from_shapes
-            if shapes or (handler is not None and handler.flop_free) or n.op in ('placeholder', 'get_attr', 'output'):
-                call.out = getattr(self, n.op)(n.target, args, kwargs)
-                if shapes: self.layer_calls.append((n.target, tuple(args[0].shape), tuple(call.out.shape)))
-            else:   # an op may cost FLOPs that no handler counts: counted on its own
-                with FlopCounterMode(display=False) as counter: call.out = getattr(self, n.op)(n.target, args, kwargs)
-                if counter.get_total_flops(): self.other_flops[n.name] = counter.get_total_flops()
+        args, kwargs = self.fetch_args_kwargs_from_env(n)
+        call = Call(n, args, kwargs, map_arg(n.args, st), map_arg(n.kwargs, st), None, module)
+        handler = handler_for(n, module)
+        shapes = handler is not None and module is not None and handler.counts_from_shapes
+        if shapes or (handler is not None and handler.flop_free) or n.op in ('placeholder', 'get_attr', 'output'):
+            call.out = getattr(self, n.op)(n.target, args, kwargs)
+            if shapes: self.layer_calls.append((n.target, tuple(args[0].shape), tuple(call.out.shape)))
+        else:   # an op may cost FLOPs that no handler counts: counted on its own
+            with FlopCounterMode(display=False) as counter: call.out = getattr(self, n.op)(n.target, args, kwargs)
+            if counter.get_total_flops(): self.other_flops[n.name] = counter.get_total_flops()
         try: self.states[n] = self.channels.apply(call, handler)
         except Exception as e:
             author = type(handler).__module__
@@ -104,7 +111,8 @@ def _freeze_shared(g: ChannelGraph, model: nn.Module):
     "Keep the channels of layers whose parameters other layers share (tied weights): shrinking one would untie them."
     users = {}
     for name, m in model.named_modules():
-        for p in m.parameters(recurse=False): users.setdefault(id(p), []).append(name)
+        for p in m._parameters.values():
+            if p is not None: users.setdefault(id(p), []).append(name)
     shared = {n: [o for o in names if o != n] for names in users.values() if len(names) > 1 for n in names}
     for owner, kind in list(g.dims):
         if owner in shared:
@@ -115,7 +123,7 @@ def _freeze_shared(g: ChannelGraph, model: nn.Module):
         g.freeze(SlotMap(torch.as_tensor(g.params[key]), torch.zeros(g.params[key].shape, dtype=torch.bool)), why)
         for owner, kind in list(g.dims):
             if owner in (key, key.rpartition('.')[0]): g.freeze_dim(owner, kind, why)
-    named = dict(model.named_parameters(remove_duplicate=False))
+    named = dict(model.named_parameters(remove_duplicate=False)) if g.params else {}
     for key, ids in g.params.items():
         if key in named and len(users.get(id(named[key]), [])) > 1:
             g.freeze(SlotMap(torch.as_tensor(ids), torch.zeros(ids.shape, dtype=torch.bool)),
@@ -181,6 +189,7 @@ def capture(model: nn.Module, # the model to capture; left as it was
                          "above (a leaf module, or a branch rewritten), or make the forward exportable "
                          "(https://pytorch.org/docs/stable/export.html).") from e
 
+@collector_paused()
 def analyse(model: nn.Module, # the model to read; it is run once, in eval mode, and otherwise not changed
             example_inputs=None, # one batch shaped like real data: a tensor, or a tuple of the forward's arguments
             leaf_modules=(), # module types kept whole by the tracer (their channels are kept)

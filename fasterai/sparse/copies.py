@@ -6,14 +6,16 @@
 __all__ = ['module_deepcopy', 'pruning_hooks', 'full_copy', 'bake_masks', 'sharing_copy', 'unshare', 'working_copy', 'shape_copy']
 
 # %% ../../nbs/11_copies.ipynb #e634978d
-import copy, itertools
+import copy, functools, itertools
 from collections import OrderedDict
 import torch, torch.nn as nn
+from .trace import _MODULE_STATE
 
 # %% ../../nbs/11_copies.ipynb #f5463b5a
 _ATOMIC = (int, float, bool, str, bytes, complex, type(None), torch.dtype, torch.device, torch.layout)
 _HOOKS = (dict, OrderedDict)
 
+@functools.cache   # one answer per class: asked for every module of every copy
 def _plain(cls) -> bool:
     "Does `cls` copy the way `nn.Module` does (nothing custom that `copy.deepcopy` would call)?"
     return (getattr(cls, '__deepcopy__', None) is None and cls.__reduce_ex__ is object.__reduce_ex__
@@ -96,8 +98,10 @@ def unshare(pruned: nn.Module, # a copy made by `sharing_copy`, after surgery
     "Clone every tensor `pruned` still shares with `model` (once each: tied weights stay tied)."
     theirs, clones = {id(t) for t in itertools.chain(model.parameters(), model.buffers())}, {}
     for m in pruned.modules():
-        for d in (m._parameters, m._buffers, m.__dict__):
-            for k, t in list(d.items()):
+        attrs = m.__dict__.keys() - _MODULE_STATE   # nn.Module's own bookkeeping holds no tensor
+        for d, keys in ((m._parameters, list(m._parameters)), (m._buffers, list(m._buffers)), (m.__dict__, attrs)):
+            for k in keys:
+                t = d[k]
                 if isinstance(t, torch.Tensor) and id(t) in theirs:
                     d[k] = clones[id(t)] if id(t) in clones else clones.setdefault(id(t), copy.deepcopy(t))
 

@@ -119,16 +119,21 @@ class ChannelGraph:
                ) -> SlotMap:
         "A `SlotMap` whose channels run along `axis` of an `ndim`-dimensional tensor."
         shape = [1]*ndim; shape[axis] = len(slots)
-        return SlotMap(torch.as_tensor(slots, dtype=torch.int64).reshape(shape),
-                       torch.as_tensor(zero, dtype=torch.bool).reshape(shape),
-                       None if const is None else torch.as_tensor(np.asarray(const), dtype=torch.int8).reshape(shape))
+        as_map = lambda a, dtype: torch.from_numpy(np.asarray(a, dtype=dtype).reshape(shape))
+        return SlotMap(as_map(slots, np.int64), as_map(zero, bool), None if const is None else as_map(const, np.int8))
     def along(self,
               sm: SlotMap, # the slot map of the tensor read
               axis:int, # the axis read (negative counts from the end)
               size:int, # the tensor's real size along `axis`
              ) -> tuple:
         "Slots, deadness and constancy per index of `axis`; a reader of that axis ties the slots along all other axes."
-        ids, zero, const = (t.movedim(axis, 0) for t in (sm.ids, sm.zero, sm.const))
+        maps = (sm.ids, sm.zero, sm.const)
+        if all(t.numel() == t.shape[axis] for t in maps):   # the usual map: one value per index, nothing else to tie
+            ids, zero, const = [t.numpy().reshape(-1) for t in maps]
+            if len(ids) != size: ids, zero, const = ids.repeat(size), zero.repeat(size), const.repeat(size)
+            slots = ids.copy(); m = slots >= 0; slots[m] = self.uf.find(slots[m])
+            return slots, zero.copy(), const.copy()
+        ids, zero, const = (t.movedim(axis, 0) for t in maps)
         ids, zero, const = (t.expand(size, *t.shape[1:]).reshape(size, -1).numpy() for t in (ids, zero, const))
         if ids.shape[1] > 1: self.uf.union(np.repeat(ids[:, :1], ids.shape[1]-1, 1), ids[:, 1:])
         slots = ids[:, 0].copy(); m = slots >= 0; slots[m] = self.uf.find(slots[m])
@@ -169,7 +174,8 @@ class ChannelGraph:
         "Keep every slot of every `SlotMap` in `struct`, for `reason`."
         for sm in slotmaps(struct):
             ids = sm.ids.numpy().ravel()
-            for s in np.unique(ids[ids >= 0]): self.frozen.setdefault(int(s), reason)
+            new = [s for s in np.unique(ids[ids >= 0]).tolist() if s not in self.frozen]
+            self.frozen.update(dict.fromkeys(new, reason))   # a slot frozen already keeps its first reason
     def frozen_roots(self,
                      root=None, # the root of each slot, as `roots()` gives (None: computed here)
                     ) -> dict:

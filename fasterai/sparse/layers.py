@@ -27,6 +27,11 @@ def _weight_nonzero(w) -> np.ndarray:
     "Which kernels `(output, input)` of a convolution's weight hold a non-zero value (Linear weights: `_linear_reads`)."
     w = w.detach()
     rows = w.reshape(w.shape[0] * w.shape[1], -1)
+    if w.device.type == 'cpu' and w.dtype in (torch.float32, torch.float64):   # numpy: less overhead per call
+        r = rows.numpy()
+        if r.shape[1] == 1: return (r != 0).reshape(w.shape[:2])
+        # the sum of a kernel's |w| (one BLAS matrix-vector product) is zero only where every value is; NaN is not
+        return (np.abs(r) @ np.ones(r.shape[1], r.dtype) != 0).reshape(w.shape[:2])
     if rows.shape[1] > 9 or rows.numel() < 2**16: return (rows != 0).any(1).reshape(w.shape[:2]).cpu().numpy()
     # large layers of small kernels: OR over kernel positions, one strided pass each,
     # is twice as fast as any() along rows of 9
@@ -49,6 +54,11 @@ def _centre(x: torch.Tensor, axis: int) -> torch.Tensor:
     x = x.detach()
     if axis in (-1, x.ndim - 1): return x.reshape(-1, x.shape[-1])[0].clone()
     return x[(0,) * axis + (slice(None),) + tuple(s // 2 for s in x.shape[axis + 1:])].clone()
+
+def _fold_values(x: torch.Tensor, axis: int, lv, dead):
+    """What a layer's `Use` keeps for folding its constant inputs into its bias: each input's `_centre` value, or None
+    when no live input is constant (the usual case): then there is nothing to fold, and no copy to make."""
+    return _centre(x, axis) if (lv[~dead] > 0).any() else None
 
 def _seen_uniform(x: torch.Tensor, axis: int, lv, dead) -> np.ndarray:
     """`lv` with CONST lowered to 0 wherever the example input is not one value along every other axis: a
@@ -101,36 +111,41 @@ def _row_const(read, # (out, in/groups): which inputs of its group each output r
     return np.where(read, lv.reshape(groups, -1)[rows], CONST).min(1)
 
 # %% ../../nbs/04_layers.ipynb #007d5e90
+_UNBALANCED = "Unbalanced removal in grouped conv {}: every group must keep as many channels as the others"
+
 def shrink_conv(conv: nn.Module, # a convolution, grouped or not
                 out_keep=None, # output channels to keep (None: all)
                 in_keep=None, # input channels to keep, global indices (None: all)
                ) -> nn.Module:
     "Keep output channels `out_keep` and input channels `in_keep` of a conv, in place, groups included."
     G, cin, cout = conv.groups, conv.in_channels, conv.out_channels
-    out_keep = np.arange(cout) if out_keep is None else np.asarray(out_keep)
-    in_keep = np.arange(cin) if in_keep is None else np.asarray(in_keep)
-    cin_g, cout_g = cin // G, cout // G
-    groups = np.unique(out_keep // cout_g)                 # a group lives while it keeps an output channel
-    in_groups = np.sort(in_keep) // cin_g
-    counts = np.bincount(in_groups, minlength=G)[groups]
-    if (not np.isin(in_groups, groups).all() or len(set(counts)) > 1
-            or len(set(np.bincount(out_keep // cout_g)[groups])) > 1):
-        raise ValueError(f"Unbalanced removal in grouped conv {conv}: "
-                         "every group must keep as many channels as the others")
-    local = (np.sort(in_keep) % cin_g).reshape(len(groups), counts[0])   # kept input columns, per surviving group
     W = conv.weight.detach()
-    every = lambda keep, n: len(keep) == n and bool((keep == np.arange(n)).all())
-    if G == 1:   # each axis copied only where it shrinks: one copy when only one does (the usual case)
-        new = W if every(out_keep, cout) else W.index_select(0, index_tensor(out_keep, W))
-        if not every(local[0], cin): new = new.index_select(1, index_tensor(local[0], W))
+    if G == 1:   # no groups to balance; each axis copied only where it shrinks: one copy when only one does
+        new = W if out_keep is None else W.index_select(0, index_tensor(out_keep, W))
+        if in_keep is not None: new = new.index_select(1, index_tensor(np.sort(in_keep), W))
         if new is W: new = W.clone()
+    elif cin == cout == G:   # depthwise: output k reads input k alone, so both sides keep the same channels
+        out_keep, in_keep = (np.arange(cin) if k is None else np.asarray(k) for k in (out_keep, in_keep))
+        if not np.array_equal(out_keep, in_keep): raise ValueError(_UNBALANCED.format(conv))
+        new, G = W.index_select(0, index_tensor(out_keep, W)), len(out_keep)
     else:
+        out_keep = np.arange(cout) if out_keep is None else np.asarray(out_keep)
+        in_keep = np.arange(cin) if in_keep is None else np.asarray(in_keep)
+        cin_g, cout_g = cin // G, cout // G
+        groups = np.unique(out_keep // cout_g)                 # a group lives while it keeps an output channel
+        in_groups = np.sort(in_keep) // cin_g
+        counts = np.bincount(in_groups, minlength=G)[groups]
+        if (not np.isin(in_groups, groups).all() or len(set(counts)) > 1
+                or len(set(np.bincount(out_keep // cout_g)[groups])) > 1):
+            raise ValueError(_UNBALANCED.format(conv))
+        local = (np.sort(in_keep) % cin_g).reshape(len(groups), counts[0])   # kept input columns, per surviving group
         rows = W.index_select(0, index_tensor(out_keep, W))
         cols = index_tensor(local[np.searchsorted(groups, out_keep // cout_g)], W)  # each kept row: its group's columns
         new = rows.gather(1, cols.reshape(*cols.shape, *[1]*(W.ndim-2)).expand(*cols.shape, *W.shape[2:]))
+        G = len(groups)
     conv.weight = nn.Parameter(new, requires_grad=conv.weight.requires_grad)
-    if conv.bias is not None: shrink_param(conv, 'bias', 0, out_keep)
-    conv.out_channels, conv.in_channels, conv.groups = len(out_keep), len(groups) * int(counts[0]), len(groups)
+    if conv.bias is not None and out_keep is not None: shrink_param(conv, 'bias', 0, out_keep)
+    conv.out_channels, conv.in_channels, conv.groups = new.shape[0], new.shape[1] * G, G
     return conv
 
 # %% ../../nbs/04_layers.ipynb #1fbdc92f
@@ -183,7 +198,8 @@ def conv_rule(g, # the `ChannelGraph`
     read = nz & ~zin.reshape(G, cin_g)[rows]
     unused = ~nz.reshape(G, cout_g, cin_g).any(1).reshape(cin)
     outs = g.producer(owner, cout, module); g.zero_rows[owner] = ~nz.any(1)
-    g.dim(owner, 'in', ins); g.use(ins, zin | unused, owner, lv, _centre(xr, ax) if foldable else None)
+    dead = zin | unused
+    g.dim(owner, 'in', ins); g.use(ins, dead, owner, lv, _fold_values(xr, ax, lv, dead) if foldable else None)
     if G > 1: g.notes[owner] = {'groups': G}
     const = _row_const(read, lv, zin, G)
     return g.slotmap(outs, ~read.any(1) & bz, ax, call.out.ndim, const)
@@ -277,7 +293,8 @@ def linear_rule(g, # the `ChannelGraph`
     lv = _seen_uniform(xr, -1, lv, zin)
     (rows, cols, reads, const), bz = _linear_reads(weight, zin, lv), _is_zero(bias, weight.shape[0], True)
     outs = g.producer(owner, weight.shape[0], module); g.zero_rows[owner] = ~rows
-    g.dim(owner, 'in', ins); g.use(ins, zin | ~cols, owner, lv, _centre(xr, -1) if foldable else None)
+    dead = zin | ~cols
+    g.dim(owner, 'in', ins); g.use(ins, dead, owner, lv, _fold_values(xr, -1, lv, dead) if foldable else None)
     return g.slotmap(outs, ~reads & bz, call.out.ndim - 1, call.out.ndim, const)
 
 class LinearHandler(OpHandler):

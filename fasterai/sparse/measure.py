@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['HALF_DTYPES', 'n_params', 'count_flops', 'max_abs_diff', 'output_tolerance', 'is_half', 'float32_while_running',
-           'run_checked', 'StageClock']
+           'run_checked', 'StageClock', 'collector_paused']
 
 # %% ../../nbs/09_measure.ipynb #142e6fdb
-import copy, sys, time
+import copy, gc, sys, time
 from contextlib import contextmanager
 import torch, torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -129,3 +129,12 @@ class StageClock:
     def total(self) -> float:
         "Seconds since the clock started."
         return time.perf_counter() - self.start
+
+# %% ../../nbs/09_measure.ipynb #372988cc
+@contextmanager
+def collector_paused():
+    "Run the block with Python's cyclic garbage collector off (as it was before afterwards: nested blocks are fine)."
+    was = gc.isenabled(); gc.disable()
+    try: yield
+    finally:
+        if was: gc.enable()

@@ -42,8 +42,8 @@ class UnaryHandler(OpHandler):
              g, # the `ChannelGraph`
              call, # an elementwise call
             ):
-        x = call.sargs[0]
-        return SlotMap(x.ids, x.zero & _zero_to_zero(call), x.const)
+        x = call.sargs[0]   # f(0) is asked only where some element is zero
+        return SlotMap(x.ids, x.zero & _zero_to_zero(call) if x.zero.any() else x.zero, x.const)
 
 class SameHandler(OpHandler):
     "Copies and dtype/device conversions: nothing changes (a parameter read through one is still that parameter)."
@@ -268,6 +268,8 @@ def _head_split(g, c, x: SlotMap, seq, oi: torch.Tensor) -> HeadSplit:
     return g.head_splits[-1]
 
 _RESHAPES = ('view', 'reshape', '_unsafe_view', 'unflatten')   # torch's methods and functions, ATen's ops
+# ops that reorder axes or insert one: on a map with size 1 along axes where nothing varies they give that same map
+_AXIS_MOVES = ('permute', 'transpose', 't', 'movedim', 'unsqueeze')
 _SPLITS = ('chunk', 'split', 'split_with_sizes', 'unsafe_chunk', 'unsafe_split')
 
 def _pieces(g, c, seq, outs: list) -> bool:
@@ -300,10 +302,12 @@ class ShapeHandler(OpHandler):
              call, # a shape op call
             ):
         x, xr = call.sargs[0], call.args[0]
-        ids, zero, const = x.full(xr.shape)
         if call.node.op == 'call_module': fn = call.module
         elif call.node.op == 'call_function': fn = lambda t: call.node.target(t, *call.args[1:], **call.kwargs)
         else: fn = lambda t: getattr(t, call.node.target)(*call.args[1:], **call.kwargs)
+        # an op that only moves axes gives the same map replayed on the compact one: no tensor-sized copies
+        moves = call.node.op != 'call_module' and _op_name(call.node) in _AXIS_MOVES
+        ids, zero, const = (x.ids, x.zero, x.const) if moves else x.full(xr.shape)
         try: oi, oz, oc = fn(ids), fn(zero), fn(const)
         except Exception: return g.unknown(call, Reason('not_understood', f"{call.describe()} could not be followed"))
         outs = [g.compress(SlotMap(i, z, k)) for i, z, k in zip(leaves(oi), leaves(oz), leaves(oc))]

@@ -11,10 +11,11 @@ import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 from fastcore.basics import store_attr
 from .trace import as_inputs, refuse_torchscript, caches_off
-from .analysis import Analysis, analyse, default_example_inputs, eval_mode, FRONTENDS
+from .analysis import Analysis, analyse, default_example_inputs, eval_mode, FRONTENDS, _fingerprint
 from .plan import decide, fold_level
 from .surgery import apply_plan
-from .measure import n_params, max_abs_diff, output_tolerance, run_checked, is_half, StageClock
+from .measure import (n_params, max_abs_diff, output_tolerance, run_checked, is_half, StageClock,
+                                    collector_paused)
 from .report import make_report
 from .copies import working_copy, unshare, bake_masks, shape_copy
 from .legacy import LayerHelpers
@@ -60,10 +61,14 @@ class Pruner(LayerHelpers):
             return analysis.inputs
         return example_inputs if example_inputs is not None else self.example_inputs
 
-    def _analysed(self, work, inputs, analysis, clock) -> Analysis:
+    def _analysed(self, model, work, inputs, analysis, clock) -> Analysis:
+        "`analysis`, or else one of `work` (`model` or its working copy) that holds for `model`'s tensors."
         if analysis is not None: return analysis
         inputs = as_inputs(inputs, work) if inputs is not None else default_example_inputs(work)
-        return analyse(work, inputs, self.leaf_modules, self.frontend, clock)
+        analysis = analyse(work, inputs, self.leaf_modules, self.frontend, clock)
+        # a working copy's buffers are clones: what it read are the tensors of the model it copies
+        if work is not model: analysis.fingerprint = _fingerprint(model)
+        return analysis
 
     def _rebuild(self, model, pruned, plan, analysis, inplace, check, reference, clock) -> tuple:
         "Surgery on `pruned` and, if `check`, the output check: (FLOPs after, max output difference)."
@@ -91,6 +96,7 @@ class Pruner(LayerHelpers):
                                 else "Your model was not modified."))
         return flops_after, diff
 
+    @collector_paused()   # a full garbage collection would cost more than a small model's whole call
     def prune_model(self,
                     model:nn.Module, # the model to prune; left as it was unless `inplace`
                     example_inputs=None, # one batch shaped like real data; default: the Pruner's, else a guess
@@ -103,7 +109,7 @@ class Pruner(LayerHelpers):
         with clock('copy'): pruned = bake_masks(model) if inplace else working_copy(model)
         # in place or not, a failure leaves every training flag as it was; no key/value caches in the outputs
         with eval_mode(pruned), caches_off(pruned):
-            analysis = self._analysed(pruned, inputs, analysis, clock)
+            analysis = self._analysed(model, pruned, inputs, analysis, clock)
             with clock('plan'): plan = decide(analysis.graph, self.round_to, self.constants)
             check = self.verify or not plan.exact             # an approximate fold is always measured
             reference = None
@@ -125,6 +131,7 @@ class Pruner(LayerHelpers):
                                       diff, clock.total, frontend=analysis.frontend, stages=clock.times)
         return pruned
 
+    @collector_paused()
     def dry_run(self,
                 model:nn.Module, # the model to examine; left as it was
                 example_inputs=None, # one batch shaped like real data; default: the Pruner's, else a guess
@@ -135,7 +142,7 @@ class Pruner(LayerHelpers):
         clock = StageClock(self.progress)
         if analysis is None:   # analysed on a copy, as prune_model does: a forward's side effects stay off the model
             with clock('copy'): work = working_copy(model)
-            analysis = self._analysed(work, inputs, None, clock)
+            analysis = self._analysed(model, work, inputs, None, clock)
         with clock('plan'): plan = decide(analysis.graph, self.round_to, self.constants)
         with clock('surgery'): shadow = apply_plan(bake_masks(shape_copy(model)), plan)
         flops_after = None if analysis.other_flops else analysis.layer_flops(shadow)

@@ -73,6 +73,7 @@ def _head_line(h: dict) -> str:
 
 def _heads(graph, plan, root, removed) -> list:
     "Per attention module, its heads before and after, and how many heads with zero rows stay because they are live."
+    if not plan.heads: return []
     zero_class = np.zeros(len(root), bool)   # a class with zero rows in some layer producing it
     for (owner, kind), slots in graph.dims.items():
         if kind != 'out' or owner not in graph.zero_rows: continue
@@ -96,8 +97,7 @@ _LIVE_HEAD = Reason('live_head', "rows of an attention head whose values reach t
 
 def _count(reasons) -> dict:
     "How many of `reasons` give each sentence, in order of first appearance."
-    texts = [str(r) for r in reasons]
-    return {t: texts.count(t) for t in dict.fromkeys(texts)}
+    return dict(Counter(map(str, reasons)))   # a Counter keeps the order in which it first met each
 
 def make_report(graph: ChannelGraph, # the analysed channel graph
                 plan, # the `Plan` decided on it
@@ -114,14 +114,14 @@ def make_report(graph: ChannelGraph, # the analysed channel graph
     heads = set(int(h) for h in root[np.array(sorted(graph.attention), dtype=np.int64)])
     frozen, removed, folded = graph.frozen_roots(root), np.zeros(len(root), bool), np.zeros(len(root), bool)
     removed[list(plan.removed)] = True; folded[list(plan.folded)] = True
-    kept_dead = np.array(list(plan.kept_dead), dtype=np.int64)
+    kept_dead = np.zeros(len(root), bool); kept_dead[list(plan.kept_dead)] = True
     for (owner, kind), slots in graph.dims.items():
         r = root[slots]; gone = removed[r]; n_gone, n_folded = int(gone.sum()), int((gone & folded[r]).sum())
         if kind == 'out':   # every zeroed filter still there, and why: the user zeroed it to see it go
             still = np.nonzero(graph.zero_rows[owner] & ~gone)[0]
             why = [plan.kept_dead.get(int(r[i])) or frozen.get(int(r[i])) or
                    (_LIVE_HEAD if int(r[i]) in heads else _COUPLED) for i in still]
-        else: why = [plan.kept_dead[int(s)] for s in r[np.isin(r, kept_dead)]]
+        else: why = [plan.kept_dead[int(s)] for s in r[kept_dead[r]]]
         layers.append(dict(layer=owner, type=graph.kinds.get(owner, ''), dim=kind, before=len(r), after=len(r) - n_gone,
                            zero=n_gone - n_folded, folded=n_folded, kept=len(why),
                            why='; '.join(dict.fromkeys(map(str, why))),

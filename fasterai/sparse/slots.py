@@ -29,12 +29,13 @@ class UnionFind:
             ) -> np.ndarray:
         "The class (root slot) of each slot in `ids`."
         ids = np.asarray(ids, dtype=np.int64)
-        if ids.size > self.n // 4: return self.compress()[ids]     # many slots: flatten every chain at once
-        r = self.parent[ids]
+        r, hops = self.parent[ids], 0
         while True:
             rr = self.parent[r]
-            if np.array_equal(rr, r): break
-            r = rr
+            if (rr == r).all(): break
+            r, hops = rr, hops + 1
+            # long chains under many slots: flattening every chain at once costs less than hopping along each
+            if hops == 4 and ids.size > self.n // 4: return self.compress()[ids]
         self.parent[ids] = r  # path compression
         return r
     def compress(self) -> np.ndarray:

@@ -150,11 +150,16 @@ def as_inputs(example_inputs, # a tuple or list of the forward's arguments, its 
         if bound is not None: example_inputs = bound
     return tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
 
+def _instance_attr(m: nn.Module, name: str):
+    "`getattr(m, name, None)`, without the cost of `nn.Module.__getattr__` raising for a name it does not hold."
+    if name in m.__dict__: return m.__dict__[name]
+    return getattr(m, name, None) if hasattr(type(m), name) else None
+
 @contextmanager
 def caches_off(model: nn.Module, # a model; Hugging Face's hold a `config` with `use_cache`
               ):
     "Run the block with every `config.use_cache` of `model`'s modules off: no key/value cache objects in outputs."
-    configs = {id(c): c for m in model.modules() if getattr(c := getattr(m, 'config', None), 'use_cache', None)}
+    configs = {id(c): c for m in model.modules() if getattr(c := _instance_attr(m, 'config'), 'use_cache', None)}
     for c in configs.values(): c.use_cache = False
     try: yield model
     finally:
