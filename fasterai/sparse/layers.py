@@ -30,8 +30,13 @@ def _weight_nonzero(w) -> np.ndarray:
     if w.device.type == 'cpu' and w.dtype in (torch.float32, torch.float64):   # numpy: less overhead per call
         r = rows.numpy()
         if r.shape[1] == 1: return (r != 0).reshape(w.shape[:2])
-        # the sum of a kernel's |w| (one BLAS matrix-vector product) is zero only where every value is; NaN is not
-        return (np.abs(r) @ np.ones(r.shape[1], r.dtype) != 0).reshape(w.shape[:2])
+        # the sum of a kernel's |w| (a BLAS matrix-vector product) is zero only where every value is; NaN is not.
+        # |w| is taken a block of rows at a time, in one buffer that stays in cache: no temporary as large as w
+        ones, nz = np.ones(r.shape[1], r.dtype), np.empty(len(r), bool)
+        buf = np.empty((min(len(r), 2**15), r.shape[1]), r.dtype)
+        for i in range(0, len(r), len(buf)):
+            block = r[i:i + len(buf)]; nz[i:i + len(block)] = np.abs(block, out=buf[:len(block)]) @ ones != 0
+        return nz.reshape(w.shape[:2])
     if rows.shape[1] > 9 or rows.numel() < 2**16: return (rows != 0).any(1).reshape(w.shape[:2]).cpu().numpy()
     # large layers of small kernels: OR over kernel positions, one strided pass each,
     # is twice as fast as any() along rows of 9
@@ -194,9 +199,11 @@ def conv_rule(g, # the `ChannelGraph`
         read = ~zin & nz[:, 0]
         return g.slotmap(ins, ~read & bz, ax, call.out.ndim, np.where(read, lv, CONST))
     cin_g, cout_g = cin // G, cout // G
-    rows = np.arange(cout) // cout_g                                   # each row sees its own group's inputs
-    read = nz & ~zin.reshape(G, cin_g)[rows]
-    unused = ~nz.reshape(G, cout_g, cin_g).any(1).reshape(cin)
+    if G == 1: read, unused = nz & ~zin, ~nz.any(0)                   # every row sees every input
+    else:
+        rows = np.arange(cout) // cout_g                               # each row sees its own group's inputs
+        read = nz & ~zin.reshape(G, cin_g)[rows]
+        unused = ~nz.reshape(G, cout_g, cin_g).any(1).reshape(cin)
     outs = g.producer(owner, cout, module); g.zero_rows[owner] = ~nz.any(1)
     dead = zin | unused
     g.dim(owner, 'in', ins); g.use(ins, dead, owner, lv, _fold_values(xr, ax, lv, dead) if foldable else None)
