@@ -194,10 +194,11 @@ def own_tensors(graph: fx.Graph, # a traced or exported graph
     return own
 
 # %% ../../nbs/03_handlers.ipynb #a4fda1db
-def index_tensor(keep, # indices to keep (a sequence or numpy array)
+def index_tensor(keep, # indices to keep (a sequence, a numpy array, or a tensor made by this function)
                  like: torch.Tensor, # the tensor they index: the result is on its device
                 ) -> torch.Tensor:
     "`keep` as a long tensor on `like`'s device."
+    if isinstance(keep, torch.Tensor): return keep.to(device=like.device, dtype=torch.long)
     return torch.as_tensor(np.asarray(keep), dtype=torch.long, device=like.device)
 
 @torch.no_grad()

@@ -150,7 +150,8 @@ def shrink_conv(conv: nn.Module, # a convolution, grouped or not
         G = len(groups)
     conv.weight = nn.Parameter(new, requires_grad=conv.weight.requires_grad)
     if conv.bias is not None and out_keep is not None: shrink_param(conv, 'bias', 0, out_keep)
-    conv.out_channels, conv.in_channels, conv.groups = new.shape[0], new.shape[1] * G, G
+    # plain attributes: written to the instance's dict, without nn.Module.__setattr__'s checks for tensors and modules
+    vars(conv).update(out_channels=new.shape[0], in_channels=new.shape[1] * G, groups=G)
     return conv
 
 # %% ../../nbs/04_layers.ipynb #1fbdc92f
@@ -373,7 +374,9 @@ class BatchNormHandler(OpHandler):
                module, # the BatchNorm
                keep, # indices to keep: 'chan'
               ):
-        for name in ('weight', 'bias', 'running_mean', 'running_var'): shrink_param(module, name, 0, keep['chan'])
+        names = [n for n in ('weight', 'bias', 'running_mean', 'running_var') if getattr(module, n) is not None]
+        idx = index_tensor(keep['chan'], getattr(module, names[0])) if names else None   # made once for the four
+        for name in names: shrink_param(module, name, 0, idx)
         module.num_features = len(keep['chan'])
     def carriers(self,
                  module, # the BatchNorm
