@@ -150,8 +150,7 @@ def shrink_conv(conv: nn.Module, # a convolution, grouped or not
         G = len(groups)
     conv.weight = nn.Parameter(new, requires_grad=conv.weight.requires_grad)
     if conv.bias is not None and out_keep is not None: shrink_param(conv, 'bias', 0, out_keep)
-    # plain attributes: written to the instance's dict, without nn.Module.__setattr__'s checks for tensors and modules
-    vars(conv).update(out_channels=new.shape[0], in_channels=new.shape[1] * G, groups=G)
+    conv.out_channels, conv.in_channels, conv.groups = new.shape[0], new.shape[1] * G, G
     return conv
 
 # %% ../../nbs/04_layers.ipynb #1fbdc92f
