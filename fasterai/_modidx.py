@@ -129,6 +129,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'fasterai.sparse.graph.ChannelGraph': ('graph.html#channelgraph', 'fasterai/sparse/graph.py'),
                                        'fasterai.sparse.graph.ChannelGraph.__init__': ( 'graph.html#channelgraph.__init__',
                                                                                         'fasterai/sparse/graph.py'),
+                                       'fasterai.sparse.graph.ChannelGraph._classes': ( 'graph.html#channelgraph._classes',
+                                                                                        'fasterai/sparse/graph.py'),
                                        'fasterai.sparse.graph.ChannelGraph.along': ( 'graph.html#channelgraph.along',
                                                                                      'fasterai/sparse/graph.py'),
                                        'fasterai.sparse.graph.ChannelGraph.apply': ( 'graph.html#channelgraph.apply',

@@ -98,8 +98,11 @@ class ChannelGraph:
               ids: torch.Tensor, # int64 slots, any shape (-1: none, left as is)
              ) -> torch.Tensor:
         "`ids` with every slot replaced by its class."
-        a = ids.numpy().copy(); m = a >= 0; a[m] = self.uf.find(a[m])
-        return torch.from_numpy(a)
+        return torch.from_numpy(self._classes(ids.numpy()))
+    def _classes(self, a: np.ndarray) -> np.ndarray:
+        "A copy of slots `a` with every slot replaced by its class (-1: none, left as is)."
+        a = a.copy(); m = a >= 0; a[m] = self.uf.find(a[m])
+        return a
     def compress(self,
                  sm: SlotMap, # a tensor's slot map, expanded or not
                 ) -> SlotMap:
@@ -131,13 +134,11 @@ class ChannelGraph:
         if all(t.numel() == t.shape[axis] for t in maps):   # the usual map: one value per index, nothing else to tie
             ids, zero, const = [t.numpy().reshape(-1) for t in maps]
             if len(ids) != size: ids, zero, const = ids.repeat(size), zero.repeat(size), const.repeat(size)
-            slots = ids.copy(); m = slots >= 0; slots[m] = self.uf.find(slots[m])
-            return slots, zero.copy(), const.copy()
+            return self._classes(ids), zero.copy(), const.copy()
         ids, zero, const = (t.movedim(axis, 0) for t in maps)
         ids, zero, const = (t.expand(size, *t.shape[1:]).reshape(size, -1).numpy() for t in (ids, zero, const))
         if ids.shape[1] > 1: self.uf.union(np.repeat(ids[:, :1], ids.shape[1]-1, 1), ids[:, 1:])
-        slots = ids[:, 0].copy(); m = slots >= 0; slots[m] = self.uf.find(slots[m])
-        return slots, zero.all(1), const.min(1)
+        return self._classes(ids[:, 0]), zero.all(1), const.min(1)
     def dim(self,
             owner:str, # the layer's qualified name
             kind:str, # 'out', 'in' or 'chan'
