@@ -15,7 +15,7 @@ from torch.fx import Interpreter
 from torch.fx.node import map_arg
 from torch.utils.flop_counter import FlopCounterMode
 import torch.utils._pytree as pytree
-from .trace import TraceError, trace_graph, export_graph, caches_kept, caches_off, as_inputs
+from .trace import TraceError, trace_graph, export_graph, caches_kept, caches_off, as_inputs, outermost
 from .slots import SlotMap
 from .graph import Call, ChannelGraph, Reason
 from .handlers import handler_for, handler_for_module
@@ -159,11 +159,12 @@ def default_example_inputs(model: nn.Module, # the model; its first parameter gi
 def eval_mode(model: nn.Module, # the model; every submodule gets its own training flag back afterwards
              ):
     "Run the block with `model` in eval mode (inference semantics), whatever happens."
-    training = [m for m in model.modules() if m.training]
-    for m in training: m.training = False   # what model.eval() does, without recursing into every child again
-    try: yield model
-    finally:
-        for m in training: m.training = True
+    with outermost('eval_mode', model) as first:   # nested in another eval_mode of `model`: nothing is training
+        training = [m for m in model.modules() if m.training] if first else []
+        for m in training: m.training = False   # what model.eval() does, without recursing into every child again
+        try: yield model
+        finally:
+            for m in training: m.training = True
 
 # %% ../../nbs/06_analysis.ipynb #4a160466
 FRONTENDS = ('auto', 'fx', 'export')
@@ -195,6 +196,7 @@ def analyse(model: nn.Module, # the model to read; it is run once, in eval mode,
             leaf_modules=(), # module types kept whole by the tracer (their channels are kept)
             frontend: str = 'auto', # 'fx', 'export', or 'auto': fx, and torch.export where fx fails
             clock: StageClock = None, # times the stages 'trace' and 'analysis' (default: a silent one)
+            copy_of: nn.Module = None, # the model `model` is a working copy of: the analysis holds for its tensors
            ) -> Analysis:
     "Trace `model` and run every node's handler on `example_inputs` (guessed when None)."
     if example_inputs is None: example_inputs = default_example_inputs(model)
@@ -202,7 +204,8 @@ def analyse(model: nn.Module, # the model to read; it is run once, in eval mode,
     clock = clock or StageClock(show=False)
     with clock('trace'), caches_off(model):
         used, fx_graph, constants, out_spec = capture(model, example_inputs, leaf_modules, frontend)
-    with clock('analysis'): return _run_handlers(model, example_inputs, used, fx_graph, constants, out_spec)
+    with clock('analysis'):
+        return _run_handlers(model, example_inputs, used, fx_graph, constants, out_spec, copy_of or model)
 
 _TRIM_ABOVE = 2**28   # bytes of parameters from which the analysis hands freed heap blocks back (`return_freed_memory`)
 
@@ -214,7 +217,7 @@ def return_freed_memory():
         try: ctypes.CDLL(None).malloc_trim(0)
         except (OSError, AttributeError): pass   # another C library (musl): nothing to give back this way
 
-def _run_handlers(model, example_inputs, used, fx_graph, constants, out_spec) -> Analysis:
+def _run_handlers(model, example_inputs, used, fx_graph, constants, out_spec, fingerprinted) -> Analysis:
     "Run the captured graph on the example inputs, every node's handler on its slot maps: the `Analysis`."
     args = example_inputs if out_spec is None else pytree.tree_leaves(example_inputs)
     n_inputs = sum(n.op == 'placeholder' for n in fx_graph.nodes)
@@ -241,4 +244,5 @@ def _run_handlers(model, example_inputs, used, fx_graph, constants, out_spec) ->
     if used == 'export' or large: gc.collect(0)
     # trimming walks the whole heap (milliseconds): worth it where the freed blocks can matter next to the model
     if large: return_freed_memory()
-    return Analysis(g, output, example_inputs, run.layer_calls, run.other_flops, _fingerprint(model), flops, used)
+    return Analysis(g, output, example_inputs, run.layer_calls, run.other_flops, _fingerprint(fingerprinted), flops,
+                    used)

@@ -70,13 +70,18 @@ def full_copy(model: nn.Module, # any model
             for m, name in pruning_hooks(model) if hasattr(m, name)}
     return module_deepcopy(model, memo)
 
+def _parametrized(m: nn.Module) -> bool:
+    "`parametrize.is_parametrized(m)`, without the cost of `nn.Module.__getattr__` missing on every other module."
+    from torch.nn.utils import parametrize
+    return 'parametrizations' in m._modules and parametrize.is_parametrized(m)
+
 def bake_masks(model: nn.Module, # a model that fasterai owns (a copy): changed in place
               ) -> nn.Module:
     "Bake `torch.nn.utils.prune` masks and `torch.nn.utils.parametrize` parametrizations into plain parameters."
     from torch.nn.utils import prune, parametrize
     for m, name in pruning_hooks(model): prune.remove(m, name)
     for m in list(model.modules()):
-        if not parametrize.is_parametrized(m): continue
+        if not _parametrized(m): continue
         # not `remove_parametrizations`: it edits the generated class, which a deep copy shares with the user's model
         values = {name: getattr(m, name).detach().clone() for name in m.parametrizations}
         grads = {name: p.original.requires_grad if hasattr(p, 'original') else True
@@ -96,7 +101,8 @@ def unshare(pruned: nn.Module, # a copy made by `sharing_copy`, after surgery
             model: nn.Module, # the model it was copied from
            ):
     "Clone every tensor `pruned` still shares with `model` (once each: tied weights stay tied)."
-    theirs, clones = {id(t) for t in itertools.chain(model.parameters(), model.buffers())}, {}
+    # parameters only: `sharing_copy` shares nothing else (buffers, and tensors held as attributes, are copied)
+    theirs, clones = {id(t) for t in model.parameters()}, {}
     for m in pruned.modules():
         attrs = m.__dict__.keys() - _MODULE_STATE   # nn.Module's own bookkeeping holds no tensor
         for d, keys in ((m._parameters, list(m._parameters)), (m._buffers, list(m._buffers)), (m.__dict__, attrs)):
@@ -109,7 +115,9 @@ def unshare(pruned: nn.Module, # a copy made by `sharing_copy`, after surgery
 def working_copy(model: nn.Module, # any model; left as it was
                 ) -> nn.Module:
     "The copy the Pruner works on: sharing `model`'s parameters (a full copy under pruning hooks), masks baked in."
-    return bake_masks(full_copy(model) if pruning_hooks(model) else sharing_copy(model))
+    if pruning_hooks(model): return bake_masks(full_copy(model))
+    work = sharing_copy(model)   # parametrizations to bake only where the model has them: one walk less, usually
+    return bake_masks(work) if any(map(_parametrized, model.modules())) else work
 
 # %% ../../nbs/11_copies.ipynb #1b2fd93c
 def shape_copy(model: nn.Module, # any model

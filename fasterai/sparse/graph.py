@@ -93,7 +93,7 @@ class ChannelGraph:
              ) -> np.ndarray:
         "`n` new slots, each its own channel class."
         return self.uf.new(n)
-    def roots(self) -> np.ndarray: return self.uf.find(np.arange(self.uf.n))
+    def roots(self) -> np.ndarray: return self.uf.roots()
     def canon(self,
               ids: torch.Tensor, # int64 slots, any shape (-1: none, left as is)
              ) -> torch.Tensor:
@@ -181,9 +181,11 @@ class ChannelGraph:
                      root=None, # the root of each slot, as `roots()` gives (None: computed here)
                     ) -> dict:
         "Channel class (root slot) -> why it is frozen."
-        root = self.roots() if root is None else root; out = {}
-        for s, why in self.frozen.items(): out.setdefault(int(root[s]), why)
-        return out
+        root = self.roots() if root is None else root
+        if not self.frozen: return {}
+        classes, why = root[np.fromiter(self.frozen, np.int64, len(self.frozen))], list(self.frozen.values())
+        _, first = np.unique(classes, return_index=True)   # a class keeps the reason of its first frozen slot
+        return {c: why[i] for c, i in zip(classes[np.sort(first)].tolist(), np.sort(first).tolist())}
     def freeze_dim(self,
                    owner:str, # the layer's name
                    kind:str, # its dimension: 'out', 'in' or 'chan'

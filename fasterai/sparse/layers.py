@@ -30,13 +30,7 @@ def _weight_nonzero(w) -> np.ndarray:
     if w.device.type == 'cpu' and w.dtype in (torch.float32, torch.float64):   # numpy: less overhead per call
         r = rows.numpy()
         if r.shape[1] == 1: return (r != 0).reshape(w.shape[:2])
-        # the sum of a kernel's |w| (a BLAS matrix-vector product) is zero only where every value is; NaN is not.
-        # |w| is taken a block of rows at a time, in one buffer that stays in cache: no temporary as large as w
-        ones, nz = np.ones(r.shape[1], r.dtype), np.empty(len(r), bool)
-        buf = np.empty((min(len(r), 2**15), r.shape[1]), r.dtype)
-        for i in range(0, len(r), len(buf)):
-            block = r[i:i + len(buf)]; nz[i:i + len(block)] = np.abs(block, out=buf[:len(block)]) @ ones != 0
-        return nz.reshape(w.shape[:2])
+        return _abs_sums(r, None, 2**15 * r.shape[1], columns=False)[0].reshape(w.shape[:2])   # a kernel per row
     if rows.shape[1] > 9 or rows.numel() < 2**16: return (rows != 0).any(1).reshape(w.shape[:2]).cpu().numpy()
     # large layers of small kernels: OR over kernel positions, one strided pass each,
     # is twice as fast as any() along rows of 9
@@ -79,6 +73,26 @@ def _row_blocks(w: torch.Tensor, elements: int = 2**18):
     step = max(1, elements // max(1, w.shape[1]))
     return (w[i:i + step] for i in range(0, w.shape[0], step))
 
+def _abs_sums(r: np.ndarray, # 2-D, on the CPU: a Linear's weight (or a view of one), a conv's as one kernel per row
+              live, # bool per column: the live ones (None: all)
+              elements: int, # entries per block of rows
+              columns: bool = True, # whether to find the columns too (else None)
+             ) -> tuple:
+    """`(rows holding a non-zero, columns holding one, rows holding one in a live column)` of `r`, from sums of |r|
+    (BLAS matrix-vector products: a sum of |values| is zero only where every value is, and NaN is not), taken a block
+    of rows at a time in one buffer that stays in cache: one pass over `r`, and no temporary as large as it."""
+    n_out, n_in = r.shape
+    step = max(1, min(n_out, elements // max(1, n_in)))
+    buf, ones_in, ones_out = np.empty((step, n_in), r.dtype), np.ones(n_in, r.dtype), np.ones(step, r.dtype)
+    rows, cols, reads = np.empty(n_out, bool), np.zeros(n_in, r.dtype), np.empty(n_out, bool)
+    live_w = None if live is None else live.astype(r.dtype)
+    for i in range(0, n_out, step):
+        a = np.abs(r[i:i + step], out=buf[:min(step, n_out - i)])
+        rows[i:i + len(a)] = a @ ones_in != 0
+        if columns: cols += ones_out[:len(a)] @ a
+        if live_w is not None: reads[i:i + len(a)] = a @ live_w != 0
+    return rows, cols != 0 if columns else None, rows if live_w is None else reads
+
 def _linear_reads(w, # a Linear's weight, `(out, in)`: a view will do (transposed, say)
                   dead_in, # per input feature: exactly zero wherever the layer reads it
                   lv, # per input feature: how constant it is (CONST, CONST_INSIDE or 0)
@@ -86,8 +100,12 @@ def _linear_reads(w, # a Linear's weight, `(out, in)`: a view will do (transpose
                  ) -> tuple:
     """`(rows holding a non-zero, columns holding one, rows reading a live input, each row's constancy)`, a block of
     rows at a time: no mask as large as the weight is ever made (a billion-parameter model has no room for one)."""
-    w, live = w.detach(), torch.as_tensor(~dead_in, device=w.device)
-    lv_t, const_in, all_live = torch.as_tensor(lv, device=w.device), (lv[~dead_in] > 0).any(), bool(live.all())
+    w, const_in = w.detach(), (lv[~dead_in] > 0).any()
+    if w.device.type == 'cpu' and w.dtype in (torch.float32, torch.float64) and not const_in:
+        rows, cols, reads = _abs_sums(w.numpy(), None if (~dead_in).all() else ~dead_in, min(elements, 2**16))
+        return rows, cols, reads, np.where(reads, 0, CONST).astype(np.int8)
+    live = torch.as_tensor(~dead_in, device=w.device)
+    lv_t, all_live = torch.as_tensor(lv, device=w.device), bool(live.all())
     live_w = live.to(w.dtype)
     rows, reads, consts, cols = [], [], [], None
     for block in _row_blocks(w, elements):
@@ -108,10 +126,11 @@ def _row_const(read, # (out, in/groups): which inputs of its group each output r
                lv, # per input channel: how constant it is (CONST, CONST_INSIDE or 0)
                dead, # per input channel: exactly zero
                groups: int = 1, # the layer's groups: row r reads the inputs of group r // (out/groups)
+               reads=None, # `read.any(1)`, when the caller has it already
               ) -> np.ndarray:
     "Constancy of each output row: CONST when it reads nothing live, else the least constant input it reads."
     if not (lv[~dead] > 0).any():   # no live input is constant (the usual case): nothing as large as the weight
-        return np.where(read.any(1), 0, CONST).astype(np.int8)
+        return np.where(read.any(1) if reads is None else reads, 0, CONST).astype(np.int8)
     rows = np.arange(len(read)) // (len(read) // groups)
     return np.where(read, lv.reshape(groups, -1)[rows], CONST).min(1)
 
@@ -125,7 +144,13 @@ def shrink_conv(conv: nn.Module, # a convolution, grouped or not
     "Keep output channels `out_keep` and input channels `in_keep` of a conv, in place, groups included."
     G, cin, cout = conv.groups, conv.in_channels, conv.out_channels
     W = conv.weight.detach()
-    if G == 1:   # no groups to balance; each axis copied only where it shrinks: one copy when only one does
+    if G == 1 and out_keep is not None and in_keep is not None and W[0, 0].numel() > 1:
+        # both axes shrink: each kept kernel gathered in one pass, by its row in W seen as (out * in, kernel) (no
+        # intermediate copy of the kept rows; a 1x1 kernel is one number, which two row copies move faster)
+        o, i = np.asarray(out_keep), np.sort(in_keep)
+        kernels = index_tensor((o[:, None] * cin + i[None, :]).reshape(-1), W)
+        new = W.reshape(cout * cin, -1).index_select(0, kernels).reshape(len(o), len(i), *W.shape[2:])
+    elif G == 1:   # no groups to balance; each axis copied only where it shrinks: one copy when only one does
         new = W if out_keep is None else W.index_select(0, index_tensor(out_keep, W))
         if in_keep is not None: new = new.index_select(1, index_tensor(np.sort(in_keep), W))
         if new is W: new = W.clone()
@@ -208,8 +233,8 @@ def conv_rule(g, # the `ChannelGraph`
     dead = zin | unused
     g.dim(owner, 'in', ins); g.use(ins, dead, owner, lv, _fold_values(xr, ax, lv, dead) if foldable else None)
     if G > 1: g.notes[owner] = {'groups': G}
-    const = _row_const(read, lv, zin, G)
-    return g.slotmap(outs, ~read.any(1) & bz, ax, call.out.ndim, const)
+    reads = read.any(1)
+    return g.slotmap(outs, ~reads & bz, ax, call.out.ndim, _row_const(read, lv, zin, G, reads))
 
 class ConvHandler(OpHandler):
     "Convolutions: consume input channels, produce output channels; depthwise ones pass channels through."

@@ -18,7 +18,7 @@ def _zero_to_zero(c) -> bool:
     "Does this elementwise op map an exact 0 to an exact 0? (False when unsure.)"
     z = torch.zeros(1, dtype=c.out.dtype)
     try:
-        if c.node.op == 'call_module': r = c.module(z) if not list(c.module.parameters()) else None
+        if c.node.op == 'call_module': r = c.module(z) if next(c.module.parameters(), None) is None else None
         elif c.node.op == 'call_function': r = c.node.target(z, *c.args[1:], **c.kwargs)
         else: r = getattr(z, c.node.target)(*c.args[1:], **c.kwargs)
         return r is not None and bool((r == 0).all())
@@ -69,7 +69,7 @@ def _known_nonzero(b, sb, vb) -> torch.Tensor:
 def _broadcast_constant(g, p, x) -> bool:
     """Is `p` a constant (computed from parameters and literals alone) whose elements vary only along axes where
     `x`'s channels do not? Then `p` needs no slicing when `x`'s channels go (rotary tables times attention heads)."""
-    if not (isinstance(p, SlotMap) and isinstance(x, SlotMap)) or not bool((p.const == CONST).all()): return False
+    if not (isinstance(p, SlotMap) and isinstance(x, SlotMap)) or not (p.const.numpy() == CONST).all(): return False
     pa, xa = g.id_axes(p), g.id_axes(x)
     pa = [a - p.ids.ndim for a in pa]; xa = [a - x.ids.ndim for a in xa]   # broadcasting aligns trailing axes
     return bool(pa) and bool(xa) and not set(pa) & set(xa)
@@ -87,23 +87,23 @@ class BinaryHandler(OpHandler):
              g, # the `ChannelGraph`
              call, # an arithmetic call
             ):
-        parts = []
+        parts = []   # numpy views of the maps (small, on the CPU): a fraction of torch's cost per call
         for v, s in zip(call.args[:2], call.sargs[:2]):
-            if isinstance(s, SlotMap): parts.append((s.ids, s.zero, s.const, None))
+            if isinstance(s, SlotMap): parts.append((s.ids.numpy(), s.zero.numpy(), s.const.numpy(), None))
             elif isinstance(v, (int, float, bool)):
-                parts.append((torch.tensor(-1), torch.tensor(v == 0), torch.tensor(CONST, dtype=torch.int8), v))
+                parts.append((np.array(-1), np.array(v == 0), np.array(CONST, dtype=np.int8), v))
             else: return g.unknown(call)
         (ia, za, ca, _), (ib, zb, cb, vb) = parts
         a, b = call.sargs[:2]
         tied = not _broadcast_constant(g, a, b) and not _broadcast_constant(g, b, a)
-        ia, ib, za, zb, ca, cb = torch.broadcast_tensors(ia, ib, za, zb, ca, cb)
-        if tied: g.uf.union(ia.numpy(), ib.numpy())          # the same position is the same channel
-        ids, const = torch.where(ia >= 0, ia, ib), torch.minimum(ca, cb)
+        ia, ib, za, zb, ca, cb = np.broadcast_arrays(ia, ib, za, zb, ca, cb)
+        if tied: g.uf.union(ia, ib)          # the same position is the same channel
         if self.kind in ('add', 'sub'): zero = za & zb
         elif self.kind == 'mul': zero = za | zb
-        else: zero = za & _known_nonzero(call.args[1], call.sargs[1], vb).expand(za.shape)
-        const = torch.where(zero, CONST, const).to(torch.int8)
-        return g.compress(SlotMap(ids.clone(), zero.clone(), const.clone()))
+        else: zero = za & _known_nonzero(call.args[1], call.sargs[1], vb).numpy()
+        const = np.where(zero, CONST, np.minimum(ca, cb)).astype(np.int8)
+        # (of 0-d operands numpy gives scalars, not arrays)
+        return g.compress(SlotMap(*(torch.from_numpy(np.asarray(t)) for t in (np.where(ia >= 0, ia, ib), zero, const))))
     def __repr__(self): return f"BinaryHandler({self.kind!r})"
 
 # %% ../../nbs/05_ops.ipynb #a812efe2

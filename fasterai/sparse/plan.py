@@ -127,7 +127,7 @@ def decide(g: ChannelGraph, # the channel graph of an `Analysis`
         varies[root[u.slots[ok & (u.const < CONST_INSIDE)]]] = True
         for i in np.nonzero(ok & ~foldable & (u.const >= CONST_INSIDE))[0]:
             why.setdefault(int(root[u.slots[i]]), _why_constant_kept(u, constants, calls))
-    for s in g.frozen: frozen[root[s]] = True
+    frozen[root[np.fromiter(g.frozen, np.int64, len(g.frozen))]] = True
     # only channels of layers go: a parameter's elements tied to no layer (a buffer the forward reads and drops,
     # rotary frequencies) are never sliced
     in_layers = np.zeros(n, bool)
@@ -153,6 +153,6 @@ def decide(g: ChannelGraph, # the channel graph of an `Analysis`
         if mask.any(): param_keep[key] = _slice_axis(mask)
     heads = [HeadChange(s.module, s.node.name, s.parts, s.head_dim, len(s.heads), int((~removed[root[s.heads]]).sum()))
              for s in g.head_splits if not frozen[root[s.heads]].any()]
-    return Plan(removed=set(int(r) for r in np.nonzero(removed)[0]), kept_dead=kept_dead,
+    return Plan(removed=set(np.nonzero(removed)[0].tolist()), kept_dead=kept_dead,
                 keep=keep, param_keep=param_keep, folded=folded, folds=folds,
                 handlers={o: g.handlers[o] for o in {*folds, *(o for o, _ in keep)} if o in g.handlers}, heads=heads)

@@ -11,7 +11,7 @@ import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 from fastcore.basics import store_attr
 from .trace import as_inputs, refuse_torchscript, caches_off
-from .analysis import Analysis, analyse, default_example_inputs, eval_mode, FRONTENDS, _fingerprint
+from .analysis import Analysis, analyse, default_example_inputs, eval_mode, FRONTENDS
 from .plan import decide, fold_level
 from .surgery import apply_plan
 from .measure import (n_params, max_abs_diff, output_tolerance, run_checked, is_half, StageClock,
@@ -65,10 +65,8 @@ class Pruner(LayerHelpers):
         "`analysis`, or else one of `work` (`model` or its working copy) that holds for `model`'s tensors."
         if analysis is not None: return analysis
         inputs = as_inputs(inputs, work) if inputs is not None else default_example_inputs(work)
-        analysis = analyse(work, inputs, self.leaf_modules, self.frontend, clock)
         # a working copy's buffers are clones: what it read are the tensors of the model it copies
-        if work is not model: analysis.fingerprint = _fingerprint(model)
-        return analysis
+        return analyse(work, inputs, self.leaf_modules, self.frontend, clock, copy_of=model)
 
     def _rebuild(self, model, pruned, plan, analysis, inplace, check, reference, clock) -> tuple:
         "Surgery on `pruned` and, if `check`, the output check: (FLOPs after, max output difference)."

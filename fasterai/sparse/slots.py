@@ -15,14 +15,14 @@ class UnionFind:
     def __init__(self,
                  capacity:int=1024, # slots allocated up front; the table doubles when `new` needs more
                 ):
-        self.parent, self.n = np.arange(capacity), 0
+        self.parent, self.n, self._roots = np.arange(capacity), 0, None
     def new(self,
             count:int, # how many slots to create
            ) -> np.ndarray:
         "`count` fresh slots, each its own class."
         while self.n + count > len(self.parent):
             self.parent = np.concatenate([self.parent, np.arange(len(self.parent), 2*len(self.parent))])
-        ids = np.arange(self.n, self.n + count); self.n += count
+        ids = np.arange(self.n, self.n + count); self.n += count; self._roots = None
         return ids
     def find(self,
              ids, # slots (int array-like, each >= 0)
@@ -47,6 +47,11 @@ class UnionFind:
             p = pp
         self.parent[:self.n] = p
         return p
+    def roots(self) -> np.ndarray:
+        "The class of every slot, read-only: computed once, until slots are added or merged (plan and report ask)."
+        if self._roots is None:
+            self._roots = self.compress().copy(); self._roots.flags.writeable = False
+        return self._roots
     def union(self,
               a, # slots (int array-like, flattened; -1: none, skipped)
               b, # as many slots as `a`, or one: `b[i]` joins the class of `a[i]`
@@ -55,6 +60,7 @@ class UnionFind:
         a, b = np.broadcast_arrays(np.asarray(a, dtype=np.int64).ravel(), np.asarray(b, dtype=np.int64).ravel())
         both = (a >= 0) & (b >= 0)
         ra, rb = self.find(a[both]), self.find(b[both])
+        if (ra != rb).any(): self._roots = None
         while True:
             differ = ra != rb
             if not differ.any(): break

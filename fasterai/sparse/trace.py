@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['TraceError', 'refuse_torchscript', 'caches_kept', 'trace_graph', 'trace_model', 'export_graph', 'as_inputs',
-           'caches_off']
+           'outermost', 'caches_off']
 
 # %% ../../nbs/00_trace.ipynb #20eb2432
-import copy, inspect, operator
+import copy, inspect, operator, threading
 from contextlib import contextmanager
 import torch, torch.nn as nn, torch.fx as fx
 from torch.export.graph_signature import InputKind, OutputKind
@@ -155,12 +155,28 @@ def _instance_attr(m: nn.Module, name: str):
     if name in m.__dict__: return m.__dict__[name]
     return getattr(m, name, None) if hasattr(type(m), name) else None
 
+_HELD = threading.local()   # the (switch, model id) pairs this thread holds now
+
+@contextmanager
+def outermost(switch: str, # the name of a switch that puts a whole model in some state for a block
+              model: nn.Module, # the model switched
+             ):
+    """True inside the first block of `switch` on `model` in this thread, False in blocks nested in it: there the model
+    is in that state already, and walking it again would find nothing left to switch."""
+    held = _HELD.__dict__.setdefault('keys', set()); key = (switch, id(model))
+    if key in held: yield False; return
+    held.add(key)
+    try: yield True
+    finally: held.discard(key)
+
 @contextmanager
 def caches_off(model: nn.Module, # a model; Hugging Face's hold a `config` with `use_cache`
               ):
     "Run the block with every `config.use_cache` of `model`'s modules off: no key/value cache objects in outputs."
-    configs = {id(c): c for m in model.modules() if getattr(c := _instance_attr(m, 'config'), 'use_cache', None)}
-    for c in configs.values(): c.use_cache = False
-    try: yield model
-    finally:
-        for c in configs.values(): c.use_cache = True
+    with outermost('caches_off', model) as first:
+        configs = {id(c): c for m in model.modules() if getattr(c := _instance_attr(m, 'config'), 'use_cache', None)
+                   } if first else {}
+        for c in configs.values(): c.use_cache = False
+        try: yield model
+        finally:
+            for c in configs.values(): c.use_cache = True
