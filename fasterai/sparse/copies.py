@@ -101,7 +101,8 @@ def unshare(pruned: nn.Module, # a copy made by `sharing_copy`, after surgery
             model: nn.Module, # the model it was copied from
            ):
     "Clone every tensor `pruned` still shares with `model` (once each: tied weights stay tied)."
-    # parameters only: `sharing_copy` shares nothing else (buffers, and tensors held as attributes, are copied)
+    # parameters only: `sharing_copy` shares nothing else (other tensors are copied), but a parameter may also be held
+    # as a buffer or a plain attribute, so all three places are looked at
     theirs, clones = {id(t) for t in model.parameters()}, {}
     for m in pruned.modules():
         attrs = m.__dict__.keys() - _MODULE_STATE   # nn.Module's own bookkeeping holds no tensor

@@ -184,8 +184,8 @@ class ChannelGraph:
         root = self.roots() if root is None else root
         if not self.frozen: return {}
         classes, why = root[np.fromiter(self.frozen, np.int64, len(self.frozen))], list(self.frozen.values())
-        _, first = np.unique(classes, return_index=True)   # a class keeps the reason of its first frozen slot
-        return {c: why[i] for c, i in zip(classes[np.sort(first)].tolist(), np.sort(first).tolist())}
+        first = np.sort(np.unique(classes, return_index=True)[1])   # a class keeps the reason of its first frozen slot
+        return {c: why[i] for c, i in zip(classes[first].tolist(), first.tolist())}
     def freeze_dim(self,
                    owner:str, # the layer's name
                    kind:str, # its dimension: 'out', 'in' or 'chan'
