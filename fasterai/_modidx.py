@@ -363,6 +363,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                         'fasterai/sparse/measure.py'),
                                          'fasterai.sparse.measure.StageClock.total': ( 'measure.html#stageclock.total',
                                                                                        'fasterai/sparse/measure.py'),
+                                         'fasterai.sparse.measure._block_rows': ('measure.html#_block_rows', 'fasterai/sparse/measure.py'),
                                          'fasterai.sparse.measure._blocked': ('measure.html#_blocked', 'fasterai/sparse/measure.py'),
                                          'fasterai.sparse.measure._float32_blocks': ( 'measure.html#_float32_blocks',
                                                                                       'fasterai/sparse/measure.py'),

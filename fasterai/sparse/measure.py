@@ -48,27 +48,43 @@ def is_half(model: nn.Module, # any model
     return any(p.dtype in HALF_DTYPES for p in model.parameters())
 
 _BLOCK = 2**22   # entries of a weight widened at once
+_WHOLE = 2**18   # entries of a half-precision weight widened whole; a larger Linear's go through one shared buffer
 
 def _blocked(m: nn.Module) -> bool:
     "A plain Linear or Embedding whose half-precision weight is too large to widen whole."
-    return type(m) in (nn.Linear, nn.Embedding) and m.weight.dtype in HALF_DTYPES and m.weight.numel() > _BLOCK
+    return type(m) in (nn.Linear, nn.Embedding) and m.weight.dtype in HALF_DTYPES and m.weight.numel() > _WHOLE
 
-def _float32_blocks(m: nn.Module):
+def _block_rows(W: torch.Tensor) -> int:
+    "Rows of the 2-D `W` widened at once: about `_BLOCK` entries."
+    return max(1, min(W.shape[0], _BLOCK // max(1, W.shape[1])))
+
+def _float32_blocks(m: nn.Module, # a `_blocked` module
+                    scratch, # device -> a flat float32 buffer, shared by every block of the run
+                   ):
     "`m`'s forward in float32, no float32 copy of its weight: a Linear's rows a block at a time; a lookup widened."
     if isinstance(m, nn.Embedding): return lambda *a, **k: type(m).forward(m, *a, **k).float()
-    W, b, step = m.weight.detach(), m.bias, max(1, _BLOCK // m.weight.shape[1])
+    W, b, step = m.weight.detach(), m.bias, _block_rows(m.weight)
     def forward(x):
-        return torch.cat([nn.functional.linear(x, W[i:i + step].float(),
-                                               None if b is None else b[i:i + step].detach().float())
-                          for i in range(0, W.shape[0], step)], -1)
+        buf, outs = scratch(W.device), []
+        for i in range(0, W.shape[0], step):
+            w = buf[:min(step, W.shape[0] - i) * W.shape[1]].view(-1, W.shape[1]).copy_(W[i:i + step])
+            outs.append(nn.functional.linear(x, w, None if b is None else b[i:i + step].detach().float()))
+        return outs[0] if len(outs) == 1 else torch.cat(outs, -1)
     return forward
 
 @contextmanager
 def float32_while_running(model: nn.Module, # a model with half-precision tensors; left as it was afterwards
                          ):
     "Within the block, each module's own half-precision tensors are float32 copies while its forward runs."
-    held, handles = [], []
+    held, handles, buffers = [], [], {}
     blocked = {m for m in model.modules() if _blocked(m)}
+    sizes = {}   # per device, the entries of the largest block: one buffer serves every block
+    for m in blocked:
+        if isinstance(m, nn.Linear):
+            d = m.weight.device; sizes[d] = max(sizes.get(d, 0), _block_rows(m.weight) * m.weight.shape[1])
+    def scratch(device):
+        if device not in buffers: buffers[device] = torch.empty(sizes[device], dtype=torch.float32, device=device)
+        return buffers[device]
     def own_half(m):   # (dict, name, tensor) of each half-precision parameter and buffer `m` holds itself
         return [(d, k, t) for d in (m._parameters, m._buffers) for k, t in d.items()
                 if t is not None and t.dtype in HALF_DTYPES]
@@ -79,7 +95,7 @@ def float32_while_running(model: nn.Module, # a model with half-precision tensor
     def restore(m, args, out):
         for d, k, t in held.pop(): d[k] = t
     try:
-        for m in blocked: m.forward = _float32_blocks(m)   # no float32 copy of a whole large weight
+        for m in blocked: m.forward = _float32_blocks(m, scratch)   # no float32 copy of a whole large weight
         for m in model.modules():
             if m not in blocked and own_half(m):
                 handles += [m.register_forward_pre_hook(widen), m.register_forward_hook(restore, always_call=True)]
