@@ -519,6 +519,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'fasterai.sparse.trace._copy_into': ('trace.html#_copy_into', 'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace._instance_attr': ('trace.html#_instance_attr', 'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace._keyword_inputs': ('trace.html#_keyword_inputs', 'fasterai/sparse/trace.py'),
+                                       'fasterai.sparse.trace._stack_traces_off': ( 'trace.html#_stack_traces_off',
+                                                                                    'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace._wrapped_body': ('trace.html#_wrapped_body', 'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace.as_inputs': ('trace.html#as_inputs', 'fasterai/sparse/trace.py'),
                                        'fasterai.sparse.trace.caches_kept': ('trace.html#caches_kept', 'fasterai/sparse/trace.py'),

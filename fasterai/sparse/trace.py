@@ -76,13 +76,23 @@ def trace_model(model:nn.Module, # the model to trace; left as it was
     return fx.GraphModule(used, graph, class_name=type(model).__name__)
 
 # %% ../../nbs/00_trace.ipynb #439d5bed
+@contextmanager
+def _stack_traces_off():
+    "Within the block, torch.fx records no stack trace per node (where this torch's `torch.fx.config` can say so)."
+    config = getattr(fx, 'config', None)
+    if not hasattr(config, 'do_not_emit_stack_traces'): yield; return
+    before, config.do_not_emit_stack_traces = config.do_not_emit_stack_traces, True
+    try: yield
+    finally: config.do_not_emit_stack_traces = before
+
 def export_graph(model: nn.Module, # the model to capture; left as it was
                  example_inputs: tuple, # the forward's positional arguments
                 ) -> tuple: # (`fx.Graph` of ATen calls, `{name: tensor}` constants, the output's pytree spec)
     "The ATen graph `torch.export` (non-strict) captures of `model`, its parameters and buffers read by name."
     refuse_torchscript(model)
     try:
-        with caches_kept(model): ep = torch.export.export(model, tuple(example_inputs), strict=False)
+        with caches_kept(model), _stack_traces_off():
+            ep = torch.export.export(model, tuple(example_inputs), strict=False)
     except Exception as e:
         raise TraceError(f"torch.export could not capture {type(model).__name__}: {type(e).__name__}: "
                          f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}") from e
