@@ -68,9 +68,15 @@ def _seen_uniform(x: torch.Tensor, axis: int, lv, dead) -> np.ndarray:
     lv = lv.copy(); lv[idx[(xs.amax(1) != xs.amin(1)).cpu().numpy()]] = 0
     return lv
 
+def _rows_per_block(shape, # a 2-D shape, `(rows, columns)`
+                    elements: int, # entries per block
+                   ) -> int:
+    "How many whole rows make a block of about `elements` entries (at least one, at most all)."
+    return max(1, min(shape[0], elements // max(1, shape[1])))
+
 def _row_blocks(w: torch.Tensor, elements: int = 2**18):
     "Slices of whole rows of a 2-D `w`, about `elements` entries each."
-    step = max(1, elements // max(1, w.shape[1]))
+    step = _rows_per_block(w.shape, elements)
     return (w[i:i + step] for i in range(0, w.shape[0], step))
 
 def _abs_sums(r: np.ndarray, # 2-D, on the CPU: a Linear's weight (or a view of one), a conv's as one kernel per row
@@ -82,7 +88,7 @@ def _abs_sums(r: np.ndarray, # 2-D, on the CPU: a Linear's weight (or a view of 
     (BLAS matrix-vector products: a sum of |values| is zero only where every value is, and NaN is not), taken a block
     of rows at a time in one buffer that stays in cache: one pass over `r`, and no temporary as large as it."""
     n_out, n_in = r.shape
-    step = max(1, min(n_out, elements // max(1, n_in)))
+    step = _rows_per_block(r.shape, elements)
     buf, ones_in, ones_out = np.empty((step, n_in), r.dtype), np.ones(n_in, r.dtype), np.ones(step, r.dtype)
     rows, cols, reads = np.empty(n_out, bool), np.zeros(n_in, r.dtype), np.empty(n_out, bool)
     live_w = None if live is None else live.astype(r.dtype)
@@ -106,12 +112,12 @@ def _linear_reads(w, # a Linear's weight, `(out, in)`: a view will do (transpose
         return rows, cols, reads, np.where(reads, 0, CONST).astype(np.int8)
     live = torch.as_tensor(~dead_in, device=w.device)
     lv_t, all_live = torch.as_tensor(lv, device=w.device), bool(live.all())
-    live_w, buf = live.to(w.dtype), None
+    live_w = live.to(w.dtype)
+    # |w| of every block in one buffer: allocated anew per block, on a billion-parameter model glibc's heap kept
+    # 0.2 GiB of such blocks (and one buffer is faster)
+    buf = w.new_empty((_rows_per_block(w.shape, elements), w.shape[1]))
     rows, reads, consts, cols = [], [], [], None
     for block in _row_blocks(w, elements):
-        # |w| of every block in one buffer: allocated anew per block, on a billion-parameter model glibc's heap kept
-        # 0.2 GiB of such blocks (and one buffer is faster)
-        if buf is None: buf = torch.empty_like(block, memory_format=torch.contiguous_format)
         a = torch.abs(block, out=buf[:len(block)])   # max |w| != 0 tests every entry in one reduction; NaN is not 0
         rows.append(a.amax(1) != 0)
         cols = a.amax(0) if cols is None else torch.maximum(cols, a.amax(0))

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import torch, torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 from .slots import leaves
+from .layers import _rows_per_block
 
 # %% ../../nbs/09_measure.ipynb #74e44095
 def n_params(model: nn.Module, # any model
@@ -54,16 +55,12 @@ def _blocked(m: nn.Module) -> bool:
     "A plain Linear or Embedding whose half-precision weight is too large to widen whole."
     return type(m) in (nn.Linear, nn.Embedding) and m.weight.dtype in HALF_DTYPES and m.weight.numel() > _WHOLE
 
-def _block_rows(W: torch.Tensor) -> int:
-    "Rows of the 2-D `W` widened at once: about `_BLOCK` entries."
-    return max(1, min(W.shape[0], _BLOCK // max(1, W.shape[1])))
-
 def _float32_blocks(m: nn.Module, # a `_blocked` module
                     scratch, # device -> a flat float32 buffer, shared by every block of the run
                    ):
     "`m`'s forward in float32, no float32 copy of its weight: a Linear's rows a block at a time; a lookup widened."
     if isinstance(m, nn.Embedding): return lambda *a, **k: type(m).forward(m, *a, **k).float()
-    W, b, step = m.weight.detach(), m.bias, _block_rows(m.weight)
+    W, b, step = m.weight.detach(), m.bias, _rows_per_block(m.weight.shape, _BLOCK)
     def forward(x):
         buf, outs = scratch(W.device), []
         for i in range(0, W.shape[0], step):
@@ -81,7 +78,8 @@ def float32_while_running(model: nn.Module, # a model with half-precision tensor
     sizes = {}   # per device, the entries of the largest block: one buffer serves every block
     for m in blocked:
         if isinstance(m, nn.Linear):
-            d = m.weight.device; sizes[d] = max(sizes.get(d, 0), _block_rows(m.weight) * m.weight.shape[1])
+            d, (n_out, n_in) = m.weight.device, m.weight.shape
+            sizes[d] = max(sizes.get(d, 0), _rows_per_block((n_out, n_in), _BLOCK) * n_in)
     def scratch(device):
         if device not in buffers: buffers[device] = torch.empty(sizes[device], dtype=torch.float32, device=device)
         return buffers[device]

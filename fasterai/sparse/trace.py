@@ -171,8 +171,8 @@ _HELD = threading.local()   # the (switch, model id) pairs this thread holds now
 def outermost(switch: str, # the name of a switch that puts a whole model in some state for a block
               model: nn.Module, # the model switched
              ):
-    """True inside the first block of `switch` on `model` in this thread, False in blocks nested in it: there the model
-    is in that state already, and walking it again would find nothing left to switch."""
+    """True inside the first block of `switch` on `model` in this thread, False in blocks nested in it: there the
+    model is in that state already, and walking it again would find nothing left to switch."""
     held = _HELD.__dict__.setdefault('keys', set()); key = (switch, id(model))
     if key in held: yield False; return
     held.add(key)
