@@ -225,18 +225,21 @@ def test_cli_prunes_a_save_pretrained_folder(tmp_path):
     x = torch.randint(0, VOCAB, (2, 9))
     with torch.no_grad(): assert torch.allclose(loaded(x).logits, model(x).logits, atol=1e-4)
 
+def _token_batch(b, n):
+    "Token ids and a full attention mask, `b` sequences of `n` tokens."
+    return {'input_ids': torch.randint(1, VOCAB, (b, n)), 'attention_mask': torch.ones(b, n, dtype=torch.long)}
+
 @pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16, torch.float64], ids=['f32', 'bf16', 'f64'])
 def test_llama_decoder_pruned_in_place(dtype):
     "The 1.1B benchmark's decoder, small: in place, in bfloat16 too (compared in float32), on unseen inputs."
     from fasterai.testing import llama_decoder
     from fasterai.sparse.measure import run_checked
     m = llama_decoder(layers=2, hidden=128, mlp=256, heads=8, kv_heads=2, vocab=VOCAB, dtype=dtype)
-    ids = lambda b, n: {'input_ids': torch.randint(1, VOCAB, (b, n)), 'attention_mask': torch.ones(b, n, dtype=torch.long)}
-    unseen = [ids(3, 11), ids(1, 4)]
+    unseen = [_token_batch(3, 11), _token_batch(1, 4)]
     logits = lambda model, x: run_checked(model, (x['input_ids'], x['attention_mask'])).logits
     refs = [logits(m, x) for x in unseen]
     p = Pruner()
-    assert p.prune_model(m, ids(1, 6), inplace=True) is m
+    assert p.prune_model(m, _token_batch(1, 6), inplace=True) is m
     for layer in m.model.layers:   # 40% of 256 units dead: 102; one key/value group of 16 channels, 4 query heads
         a = layer.self_attn
         assert (layer.mlp.gate_proj.out_features, layer.mlp.down_proj.in_features) == (154, 154)
@@ -246,3 +249,31 @@ def test_llama_decoder_pruned_in_place(dtype):
         err = (logits(m, x) - ref).abs().max() / ref.abs().max()
         assert err <= (1e-10 if dtype == torch.float64 else 1e-4), (dtype, float(err))
     assert {'trace', 'analysis', 'surgery', 'check'} <= set(p.report.stages)
+
+def test_bfloat16_check_through_the_shared_buffer(monkeypatch):
+    """A bfloat16 decoder whose every Linear the float32 check widens into its one shared buffer, a few rows at a
+    time (`_WHOLE` and `_BLOCK` lowered, as for an LLM's large layers): pruned (a copy) exactly on unseen inputs
+    against a whole float32 copy of the original, its dead units gone, the input model untouched."""
+    from fasterai.sparse import measure
+    from fasterai.testing import llama_decoder
+    monkeypatch.setattr(measure, '_WHOLE', 0); monkeypatch.setattr(measure, '_BLOCK', 1000)   # 7 rows of 128 a block
+    m = llama_decoder(layers=2, hidden=128, mlp=256, heads=8, kv_heads=2, vocab=VOCAB, dtype=torch.bfloat16)
+    unseen, before = [_token_batch(3, 11), _token_batch(1, 4)], {k: t.clone() for k, t in m.state_dict().items()}
+    with torch.no_grad():
+        full = copy.deepcopy(m).float()
+        refs = [full(x['input_ids'], x['attention_mask']).logits for x in unseen]
+    p = Pruner()
+    pruned = p.prune_model(m, _token_batch(1, 6))
+    assert p.report.max_abs_diff is not None   # the check ran, through the blocks
+    for layer in pruned.model.layers:
+        a = layer.self_attn
+        assert (layer.mlp.gate_proj.out_features, layer.mlp.down_proj.in_features) == (154, 154)
+        widths = (a.q_proj.out_features, a.k_proj.out_features, a.v_proj.out_features, a.o_proj.in_features)
+        assert widths == (64, 16, 16, 64)
+        assert all(t.dtype == torch.bfloat16 for t in layer.parameters())
+    for ref, x in zip(refs, unseen):
+        out = measure.run_checked(pruned, (x['input_ids'], x['attention_mask'])).logits
+        assert out.dtype == torch.float32
+        err = (out - ref).abs().max() / ref.abs().max()
+        assert err <= 1e-4, float(err)
+    assert all(torch.equal(before[k], t) for k, t in m.state_dict().items())
